@@ -1,0 +1,46 @@
+"""Linear (fully connected) layer: y = x Wᵀ + b, with W of shape (out_features, in_features)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import init
+from .module import Module, Parameter, check_input
+
+
+class Linear(Module):
+    """``torch.nn.Linear``: input (N, in_features) -> output (N, out_features).
+
+    Forward:  y = x @ W.T + b
+    Backward: dL/dx = g @ W          (N, in)
+              dL/dW = gᵀ @ x         (out, in)
+              dL/db = Σ_n g          (out,)
+    where g = dL/dy has shape (N, out).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, generator=None):
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"Linear needs positive sizes, got in_features={in_features}, out_features={out_features}")
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
+        init.default_weight_and_bias_(self.weight, self.bias, generator)
+        self._x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_input(self, x, (None, self.in_features), self.weight.dtype)
+        self._x = x if self.training else None
+        y = x @ self.weight.data.T
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        x = self._saved(self._x)
+        self.weight.accumulate(grad_output.T @ x)
+        if self.bias is not None:
+            self.bias.accumulate(grad_output.sum(axis=0))
+        return grad_output @ self.weight.data
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -1,0 +1,17 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/gradcheck.py and other test helpers
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def dataset_dir(name: str) -> Path:
+    """A local copy of a real dataset, or skip: ../shared/datasets first, then Debian's folder."""
+    for base in (SHARED_DATASETS, Path("/usr/share/datasets")):
+        if (base / name).is_dir():
+            return base / name
+    pytest.skip(f"no local copy of {name} in {SHARED_DATASETS} or /usr/share/datasets (tests never download)")
