@@ -3,4 +3,6 @@ from .random import manual_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["manual_seed", "__version__"]
+from .train import TrainConfig, fit  # noqa: E402  (after __version__, which model files record)
+
+__all__ = ["manual_seed", "__version__", "TrainConfig", "fit"]

@@ -2,3 +2,7 @@
 from . import init
 from .module import Module, Parameter, Sequential
 from .linear import Linear
+from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .dropout import Dropout
+from .flatten import Flatten
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss

@@ -1,0 +1,53 @@
+"""Full performance suite (issue 6): scratchnet vs PyTorch (and scikit-learn) on the CPU.
+
+    python benchmarks/performance.py [--only NAME,...] [--time-to-accuracy] [--threads N]
+                                     [--seconds S] [--rounds R] [--quick] [--json PATH]
+
+Workloads (names for --only): mlp-b64 (also against scikit-learn's MLPClassifier),
+mlp-b1, mlp-infer-b1000, cnn3-512-0.1, lenet5, dense10k. --time-to-accuracy adds the
+time each framework needs to reach --target test accuracy on Fashion-MNIST with the same
+recipe (minutes). See benchmarks/common.py for how each figure is measured.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import common
+
+
+def parse_only(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in common.WORKLOADS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown workload(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(common.WORKLOADS)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_arguments(parser)
+    parser.add_argument("--only", type=parse_only, default=list(common.WORKLOADS), metavar="NAME,...",
+                        help=f"workloads to run (default all: {', '.join(common.WORKLOADS)})")
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="also time both frameworks to --target test accuracy on Fashion-MNIST (minutes)")
+    parser.add_argument("--target", type=float, default=0.92, help="test accuracy to reach (default 0.92)")
+    parser.add_argument("--max-epochs", type=int, default=20, help="give up after this many epochs (default 20)")
+    args = parser.parse_args(argv)
+    settings = common.settings_from(args)
+    if not 0 < args.target <= 1 or args.max_epochs < 1:
+        parser.error("--target must be in (0, 1] and --max-epochs >= 1")
+
+    with common.Servers() as servers:
+        report = common.run_suite([common.WORKLOADS[name] for name in args.only], settings, servers)
+        if args.time_to_accuracy:
+            report["time_to_accuracy"] = common.run_time_to_accuracy(settings, servers, args.target,
+                                                                     args.max_epochs)
+    common.print_report(report)
+    common.write_json(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""``scratchnet predict RUN IMAGE...``: classify image files with a trained model.
+
+Each IMAGE is a picture Pillow reads (PNG, JPEG, ...) or an IDX images file (gzip or
+raw, as MNIST's). Pictures are first brought to the form of the model's training
+images by ``prepare_image``; IDX files already are in that form. A file that cannot
+be read gets its own error message, the others are still answered, and the exit
+status is 1 if any file failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..cli import UsageError
+from ..data.handwriting import border_is_light, open_image, prepare_digit
+from ..data.idx import read_idx
+
+# Datasets of centred handwriting: photos of them get MNIST's preprocessing (prepare_digit).
+HANDWRITING_DATASETS = ("mnist", "kmnist")
+_GZIP_MAGIC, _IDX_MAGIC = b"\x1f\x8b", b"\x00\x00"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify PNG/JPEG images or an IDX file with a trained model",
+        description="Print the most probable classes of each image. Photos of digits are prepared "
+        "the way MNIST's digits were (grayscale, ink bright on dark, cropped, scaled to 20 px and "
+        "centred by mass); other pictures are resized to the model's input.",
+    )
+    parser.add_argument("run", metavar="RUN", type=Path, help="a training run folder or its model file")
+    parser.add_argument("images", metavar="IMAGE", type=Path, nargs="+",
+                        help="PNG/JPEG files, or IDX image files (gzip or raw)")
+    parser.add_argument("--top-k", type=int, default=3, metavar="K",
+                        help="how many of the most probable classes to show (default 3)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per image: file, index (IDX only), prediction, "
+                        "probabilities of the top K classes; or file and error")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.modelfile import load_model  # imported here: the CLI imports every command to build --help
+
+    if args.top_k < 1:
+        raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
+    try:
+        model = load_model(args.run / "model.npz" if args.run.is_dir() else args.run)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    failures = 0
+    for path in args.images:
+        try:
+            indices, images = read_images(path, model)
+        except ValueError as err:
+            failures += 1
+            report_failure(path, err, args.json)
+            continue
+        probabilities = np.asarray(model.predict_proba(images))
+        for index, row in zip(indices, probabilities):
+            top = top_classes(row, model.classes, args.top_k)
+            print(json_line(path, index, top) if args.json else table(path, index, top), flush=True)
+    return 1 if failures else 0
+
+
+# -- reading and preparing images -----------------------------------------------------------
+def read_images(path: Path, model) -> tuple[list[int | None], np.ndarray]:
+    """The images of one file as uint8 (N, C, H, W) in the model's input shape, and their
+    indices in the file (None for a single picture). ValueError says what is wrong."""
+    if not path.is_file():
+        raise ValueError("no such file" if not path.exists() else "not a file")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head in (_GZIP_MAGIC, _IDX_MAGIC):
+        images = read_idx_images(path, tuple(model.input_shape))
+        return list(range(len(images))), images
+    return [None], prepare_image(open_image(path), model)[None]
+
+
+def read_idx_images(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """An IDX images file (N, H, W) -> (N, 1, H, W); its images must match the model's input."""
+    images = read_idx(path, ndim=3)[:, None]
+    if images.shape[1:] != input_shape:
+        raise ValueError(f"holds {images.shape[2]}x{images.shape[3]} gray images, but the model takes "
+                         f"{'x'.join(map(str, input_shape))} inputs")
+    return images
+
+
+def prepare_image(image: Image.Image, model) -> np.ndarray:
+    """A picture -> uint8 (C, H, W) in the model's input shape, looking like its training images.
+
+    Handwriting models (MNIST, Kuzushiji-MNIST) get ``prepare_digit``: grayscale, ink bright
+    on dark, cropped, scaled to 20 px and centred by mass in 28x28. Other models get the
+    picture resized to their input size, gray or RGB by their channel count; gray pictures
+    with a light background are inverted, since the MNIST family draws bright on black.
+    """
+    channels, height, width = model.input_shape
+    if model.dataset in HANDWRITING_DATASETS and (channels, height, width) == (1, 28, 28):
+        return prepare_digit(image)[None]
+    if channels not in (1, 3):
+        raise ValueError(f"the model takes {channels}-channel inputs; only gray (1) or RGB (3) pictures "
+                         "can be prepared")
+    resized = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.Resampling.LANCZOS)
+    pixels = np.asarray(resized, dtype=np.uint8)
+    if channels == 3:
+        return pixels.transpose(2, 0, 1).copy()
+    return (255 - pixels if border_is_light(pixels / 255.0) else pixels)[None]
+
+
+# -- output --------------------------------------------------------------------------------
+def top_classes(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[str, float]]:
+    """The k most probable (class, probability) pairs, most probable first."""
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(str(classes[i]), float(probabilities[i])) for i in order]
+
+
+def describe(path: Path, index: int | None) -> str:
+    return str(path) if index is None else f"{path}[{index}]"
+
+
+def table(path: Path, index: int | None, top: list[tuple[str, float]]) -> str:
+    """A small aligned table: the file and its prediction, then the top classes."""
+    width = max(len("class"), *(len(name) for name, _ in top))
+    lines = [f"{describe(path, index)}: {top[0][0]}", f"  {'class':<{width}}  probability"]
+    lines += [f"  {name:<{width}}  {100 * p:10.2f} %" for name, p in top]
+    return "\n".join(lines) + "\n"
+
+
+def json_line(path: Path, index: int | None, top: list[tuple[str, float]]) -> str:
+    record: dict = {"file": str(path)}
+    if index is not None:
+        record["index"] = index
+    record["prediction"] = top[0][0]
+    record["probabilities"] = dict(top)
+    return json.dumps(record)
+
+
+def report_failure(path: Path, error: Exception, as_json: bool) -> None:
+    message = str(error).removeprefix(f"{path}: ").removeprefix(f"{path} ")
+    if as_json:
+        print(json.dumps({"file": str(path), "error": message}), flush=True)
+    else:
+        print(f"scratchnet predict: {path}: {message}", file=sys.stderr, flush=True)

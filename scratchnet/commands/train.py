@@ -1,0 +1,131 @@
+"""``scratchnet train``: train a model and write a run directory; ``train --resume RUN`` continues one."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..cli import UsageError
+from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, resume
+from ..train.config import AUGMENTATIONS, LOSSES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
+
+DEFAULTS = TrainConfig()
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model; write its run directory (metrics, model file, report)",
+        description="Train a zoo model (`scratchnet models`) or a JSON/TOML model file on a dataset, keep the "
+                    "weights of the epoch with the lowest validation loss, evaluate them on the test set and write "
+                    "a run directory: config.json, history.csv, metrics.json, model.npz, checkpoint.npz and "
+                    "report.html. Ctrl-C keeps the last finished epoch: continue with --resume RUN.",
+    )
+    add = _adder(parser)
+    data = parser.add_argument_group("data")
+    add(data, "--dataset", help="dataset name (see `scratchnet datasets`)")
+    add(data, "--root", metavar="DIR", help="a folder holding the dataset's files (default: the usual places)")
+    add(data, "--val-size", type=_count_or_fraction, metavar="N|F",
+        help="validation images held out of the training set: a count or a fraction in (0, 1)")
+    add(data, "--split-seed", type=int, metavar="SEED", help="seed of the validation split and subsets")
+    data.add_argument("--stratify", action="store_true", default=argparse.SUPPRESS,
+                      help="split validation per class, in proportion")
+    add(data, "--normalize", choices=NORMALIZATIONS, help="pixel preprocessing (zscore: statistics of the train split)")
+    add(data, "--augment", choices=AUGMENTATIONS, help="random shifts (crop) and/or horizontal flips")
+    add(data, "--crop-padding", type=int, metavar="PX", help="largest shift of --augment crop, in pixels")
+    add(data, "--train-subset", type=int, metavar="N", help="train on N images of the training set (quick runs)")
+    add(data, "--test-subset", type=int, metavar="N", help="test on N images of the test set (quick runs)")
+
+    model = parser.add_argument_group("model and loss")
+    add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
+    add(model, "--loss", choices=LOSSES, help="ce, mse or bce on one-hot targets; auto: mse for sigmoid outputs")
+    model.add_argument("--class-weight", dest="class_weights", action="append", type=_class_weight,
+                       metavar="NAME=W", default=argparse.SUPPRESS,
+                       help="weight of a class in the cross-entropy, by name (repeatable), e.g. --class-weight Sandal=2")
+    add(model, "--label-smoothing", type=float, metavar="EPS", help="cross-entropy label smoothing")
+
+    opt = parser.add_argument_group("optimisation")
+    add(opt, "--optimizer", choices=OPTIMIZERS, help="the update rule")
+    add(opt, "--lr", type=float, help="learning rate")
+    add(opt, "--momentum", type=float, help="momentum (sgd, rmsprop)")
+    add(opt, "--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
+    add(opt, "--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam's moment decay rates")
+    add(opt, "--schedule", choices=SCHEDULES, help="learning-rate schedule over epochs")
+    add(opt, "--step-size", type=int, metavar="EPOCHS", help="--schedule step: epochs between decays")
+    add(opt, "--gamma", type=float, help="--schedule step: the decay factor")
+    add(opt, "--min-lr", type=float, help="--schedule cosine: the final learning rate")
+    add(opt, "--epochs", type=int, help="passes over the training set (with --resume: the new total)")
+    add(opt, "--batch-size", type=_batch_size, metavar="N|full", help="images per step; full: full-batch descent")
+    add(opt, "--early-stopping", dest="early_stopping_patience", type=int, metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a better validation loss (default: never)")
+    opt.add_argument("--no-restore-best", dest="restore_best", action="store_false", default=argparse.SUPPRESS,
+                     help="keep the last epoch's weights instead of the best epoch's")
+
+    run = parser.add_argument_group("run")
+    add(run, "--seed", type=int, help="seed of initialisation, shuffling, dropout and augmentation")
+    add(run, "--threads", type=int, metavar="N", help="BLAS threads (default: all cores)")
+    add(run, "--out", metavar="DIR", help="run directory (default: runs/<dataset>-<model>-<time>)")
+    run.add_argument("--resume", metavar="RUN", default=None, help="continue the run in RUN from its checkpoint")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    parser.set_defaults(func=run_train)
+
+
+def _adder(parser: argparse.ArgumentParser):
+    """add(group, flag, help, ...): a flag left out of the namespace unless given; its help shows TrainConfig's default."""
+    def add(group, flag: str, help: str, **kwargs) -> None:
+        dest = kwargs.pop("dest", flag[2:].replace("-", "_"))
+        default = getattr(DEFAULTS, dest)
+        if default is not None:  # None defaults are explained in the help text itself
+            help += f" (default: {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
+        group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=help, **kwargs)
+    return add
+
+
+def _count_or_fraction(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a count or a fraction such as 0.1, got {text!r}") from None
+
+
+def _batch_size(text: str) -> int | str:
+    if text == "full":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'full', got {text!r}") from None
+
+
+def _class_weight(text: str) -> tuple[str, float]:
+    name, sep, weight = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT such as Sandal=2, got {text!r}") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    settings = {key: value for key, value in vars(args).items() if key not in ("command", "func", "resume", "quiet")}
+    if "class_weights" in settings:
+        settings["class_weights"] = dict(settings["class_weights"])
+    if "betas" in settings:
+        settings["betas"] = tuple(settings["betas"])
+    try:
+        if args.resume:
+            extra = sorted(set(settings) - {"epochs"})
+            if extra:
+                raise UsageError(f"--resume continues a run with its own settings (its config.json); only --epochs "
+                                 f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in extra)}")
+            resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet)
+        else:
+            fit(TrainConfig(**settings), quiet=args.quiet)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+    except NonFiniteLossError as err:
+        print(f"scratchnet train: {err}", file=sys.stderr)
+        return 1
+    return 0

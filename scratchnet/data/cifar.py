@@ -1,0 +1,84 @@
+"""CIFAR-10's binary version: ``cifar-10-binary.tar.gz`` or its extracted ``cifar-10-batches-bin``.
+
+Each of ``data_batch_1.bin`` … ``data_batch_5.bin`` (training) and ``test_batch.bin`` is a
+sequence of 3073-byte records: one label byte (0-9), then 3072 pixel bytes, the red,
+green and blue 32×32 planes row-major, which is already the (C, H, W) layout. The archive
+is read in place with ``tarfile`` (nothing is extracted) and never unpickled: the python
+version of CIFAR-10 is a pickle and is not supported on purpose.
+"""
+from __future__ import annotations
+
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetFileError
+
+ARCHIVE = "cifar-10-binary.tar.gz"
+FOLDER = "cifar-10-batches-bin"
+TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+TEST_FILE = "test_batch.bin"
+IMAGE_SHAPE = (3, 32, 32)
+RECORD_BYTES = 1 + 3 * 32 * 32
+NUM_CLASSES = 10
+
+
+def _member_bytes(path: Path) -> dict[str, bytes]:
+    """The bytes of each batch file, by base name, from the archive or the extracted folder."""
+    wanted = set(TRAIN_FILES) | {TEST_FILE}
+    if path.is_dir():
+        found = {name: (path / name).read_bytes() for name in wanted if (path / name).is_file()}
+    else:
+        try:
+            with tarfile.open(path, "r:gz") as tar:
+                found = {
+                    Path(m.name).name: tar.extractfile(m).read()
+                    for m in tar.getmembers()
+                    if m.isfile() and Path(m.name).name in wanted
+                }
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+            raise DatasetFileError(f"{path}: corrupt or truncated archive ({err}); delete it and download it again") from None
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise DatasetFileError(f"{path}: not CIFAR-10's binary version, missing {', '.join(missing)}")
+    return found
+
+
+def _records(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 from one batch file's bytes."""
+    if not data or len(data) % RECORD_BYTES:
+        raise DatasetFileError(
+            f"{where}: {len(data)} bytes is not a whole number of {RECORD_BYTES}-byte records (truncated or corrupt)"
+        )
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+    labels = records[:, 0].astype(np.int64)
+    if labels.max() >= NUM_CLASSES:
+        raise DatasetFileError(f"{where}: label {labels.max()} is out of range for {NUM_CLASSES} classes")
+    return records[:, 1:].reshape(-1, *IMAGE_SHAPE), labels
+
+
+def read_cifar10(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test) from the binary archive or its extracted folder."""
+    path = Path(path)
+    files = _member_bytes(path)
+    train = [_records(files[name], f"{path}:{name}") for name in TRAIN_FILES]
+    x_test, y_test = _records(files[TEST_FILE], f"{path}:{TEST_FILE}")
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return x_train, y_train, x_test.copy(), y_test
+
+
+def record_counts(path: str | Path) -> tuple[int, int]:
+    """(train, test) image counts from the batch files' sizes, without reading the pixels."""
+    path = Path(path)
+    if path.is_dir():
+        sizes = {p.name: p.stat().st_size for p in path.iterdir()}
+    else:
+        try:
+            with tarfile.open(path, "r:gz") as tar:
+                sizes = {Path(m.name).name: m.size for m in tar.getmembers() if m.isfile()}
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+            raise DatasetFileError(f"{path}: corrupt or truncated archive ({err})") from None
+    return sum(sizes.get(name, 0) for name in TRAIN_FILES) // RECORD_BYTES, sizes.get(TEST_FILE, 0) // RECORD_BYTES

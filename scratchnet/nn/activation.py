@@ -1,0 +1,276 @@
+"""Activations with ``torch.nn``'s names and semantics: elementwise (Softmax: along ``dim``).
+
+Each takes an array of any shape and returns one of the same shape and dtype. In training
+mode forward saves the one array backward needs (a mask, the input or the output), so
+backward is a couple of NumPy calls; eval-mode forwards keep nothing.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .module import Module
+
+
+def check_array(module: Module, x) -> None:
+    """The cheap hot-path check: raise a ValueError naming ``module`` unless ``x`` is an ndarray."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(
+            f"{module!r}: expected a NumPy array, got {type(x).__name__}; "
+            "convert with np.asarray(x, dtype=np.float32)"
+        )
+
+
+# W. J. Cody's rational approximations (Math. Comp. 23, 1969; SPECFUN's CALERF), accurate to
+# float64 precision: erf on |x| <= 0.46875, erfc on (0.46875, 4] and on (4, ∞).
+_ERF_SMALL_NUM = (1.85777706184603153e-1, 3.16112374387056560e00, 1.13864154151050156e02,
+                  3.77485237685302021e02, 3.20937758913846947e03)
+_ERF_SMALL_DEN = (1.0, 2.36012909523441209e01, 2.44024637934444173e02,
+                  1.28261652607737228e03, 2.84423683343917062e03)
+_ERFC_MID_NUM = (2.15311535474403846e-8, 5.64188496988670089e-1, 8.88314979438837594e00,
+                 6.61191906371416295e01, 2.98635138197400131e02, 8.81952221241769090e02,
+                 1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03)
+_ERFC_MID_DEN = (1.0, 1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+                 1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+                 3.43936767414372164e03, 1.23033935480374942e03)
+_ERFC_TAIL_NUM = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1,
+                  1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4)
+_ERFC_TAIL_DEN = (1.0, 2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+                  6.05183413124413191e-2, 2.33520497626869185e-3)
+_ERF_SMALL_LIMIT, _ERFC_MID_LIMIT = 0.46875, 4.0
+_ERFC_UNDERFLOW = 27.0  # erfc(x) < 1e-318 beyond; clipping keeps 1/x² and exp(-x²) finite
+
+
+def _rational(x: np.ndarray, numerator: tuple, denominator: tuple) -> np.ndarray:
+    """P(x) / Q(x) by Horner's rule in place (coefficients from the highest power down)."""
+    p, q = np.full_like(x, numerator[0]), np.full_like(x, denominator[0])
+    for c in numerator[1:]:
+        p *= x
+        p += c
+    for c in denominator[1:]:
+        q *= x
+        q += c
+    p /= q
+    return p
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function erf(x) = 2/√π ∫₀ˣ e^{-t²} dt, elementwise.
+
+    Computed in x's float dtype (float64 for other inputs), to within 3e-16 in float64.
+    """
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    y = np.abs(x)
+    out = np.full_like(y, np.nan)  # NaN is in no region below and stays NaN
+    small = y <= _ERF_SMALL_LIMIT
+    mid = (y > _ERF_SMALL_LIMIT) & (y <= _ERFC_MID_LIMIT)
+    tail = y > _ERFC_MID_LIMIT
+
+    ys = y[small]
+    out[small] = ys * _rational(ys * ys, _ERF_SMALL_NUM, _ERF_SMALL_DEN)
+
+    ym = y[mid]
+    out[mid] = 1.0 - np.exp(-ym * ym) * _rational(ym, _ERFC_MID_NUM, _ERFC_MID_DEN)
+
+    yt = np.minimum(y[tail], _ERFC_UNDERFLOW)
+    r = 1.0 / (yt * yt)
+    tail_erfc = (1 / math.sqrt(math.pi) - r * _rational(r, _ERFC_TAIL_NUM, _ERFC_TAIL_DEN)) / yt
+    out[tail] = 1.0 - np.exp(-yt * yt) * tail_erfc
+    return np.copysign(out, x)
+
+
+class ReLU(Module):
+    """max(x, 0); dL/dx = g · [x > 0]."""
+
+    def __init__(self):
+        super().__init__()
+        self._mask = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        if not self.training:
+            self._mask = None
+            return np.maximum(x, 0)
+        self._mask = x > 0
+        return x * self._mask
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return grad_output * self._saved(self._mask)
+
+
+class LeakyReLU(Module):
+    """x for x > 0, negative_slope · x otherwise; dL/dx = g · (1 or negative_slope)."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+        self._mask = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        mask = x > 0
+        self._mask = mask if self.training else None
+        return np.where(mask, x, x * self.negative_slope)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        mask = self._saved(self._mask)
+        return np.where(mask, grad_output, grad_output * self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """x for x > 0, α(eˣ - 1) otherwise; dL/dx = g · (1 for x > 0, y + α otherwise)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+        self._y = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        negative_part = np.minimum(x, 0)
+        np.expm1(negative_part, out=negative_part)
+        negative_part *= self.alpha
+        y = np.maximum(x, 0)
+        y += negative_part  # exactly one of the two parts is nonzero
+        self._y = y if self.training else None
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        y = self._saved(self._y)
+        return np.where(y > 0, grad_output, grad_output * (y + self.alpha))
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Sigmoid(Module):
+    """σ(x) = 1 / (1 + e⁻ˣ), computed as (1 + tanh(x/2)) / 2 so it never overflows;
+    dL/dx = g · y(1 - y)."""
+
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        y = np.multiply(x, 0.5)
+        np.tanh(y, out=y)
+        y += 1
+        y *= 0.5
+        self._y = y if self.training else None
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        y = self._saved(self._y)
+        grad = np.subtract(1, y)
+        grad *= y
+        grad *= grad_output
+        return grad
+
+
+class Tanh(Module):
+    """tanh(x); dL/dx = g · (1 - y²)."""
+
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        y = np.tanh(x)
+        self._y = y if self.training else None
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        y = self._saved(self._y)
+        grad = np.square(y)
+        np.subtract(1, grad, out=grad)
+        grad *= grad_output
+        return grad
+
+
+class Softmax(Module):
+    """y = exp(x) / Σ exp(x) along ``dim`` (max-shifted for stability); dL/dx = y (g - Σ g·y).
+
+    ``dim`` is required: PyTorch's implicit choice when it is left out is deprecated.
+    """
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        if dim is None:
+            raise ValueError("Softmax needs the dimension to normalise over, e.g. Softmax(dim=1) for (N, C) logits")
+        self.dim = int(dim)
+        self._y = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ValueError(f"{self!r}: input of shape {x.shape} has no dimension {self.dim}")
+        y = np.subtract(x, x.max(axis=self.dim, keepdims=True))
+        np.exp(y, out=y)
+        y /= y.sum(axis=self.dim, keepdims=True)
+        self._y = y if self.training else None
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        y = self._saved(self._y)
+        grad = grad_output * y
+        np.subtract(grad_output, grad.sum(axis=self.dim, keepdims=True), out=grad)
+        grad *= y
+        return grad
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_INV_SQRT_2 = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+class GELU(Module):
+    """x · Φ(x), Φ the standard normal CDF.
+
+    approximate='none': Φ(x) = (1 + erf(x/√2)) / 2, dy/dx = Φ(x) + x·φ(x), φ the normal density.
+    approximate='tanh': Φ(x) ≈ (1 + t) / 2 with t = tanh(√(2/π)(x + 0.044715x³)),
+    dy/dx = (1 + t)/2 + x/2 · (1 - t²) · √(2/π)(1 + 3·0.044715x²).
+    Forward saves x and Φ(x) for backward.
+    """
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+        self._x_and_cdf = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        if self.approximate == "tanh":
+            cdf = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+            cdf += 1
+            cdf *= 0.5
+        else:
+            cdf = erf(x * _INV_SQRT_2)
+            cdf += 1
+            cdf *= 0.5
+        self._x_and_cdf = (x, cdf) if self.training else None
+        return x * cdf
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        x, cdf = self._saved(self._x_and_cdf)
+        if self.approximate == "tanh":
+            t = 2 * cdf - 1
+            slope = cdf + 0.5 * x * (1 - t * t) * (_SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x))
+        else:
+            slope = cdf + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+        return grad_output * slope
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"

@@ -1,0 +1,71 @@
+"""Figures and the HTML report of a training run.
+
+``write_report(run_dir)`` reads the files ``scratchnet train`` wrote and adds
+``curves.png``, ``confusion.png``, ``mistakes.png``, ``weights.png`` and the
+self-contained ``report.html``. The figure functions in ``plots`` take plain arrays,
+for use in notebooks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..nn import Parameter
+from .html import render_report
+from .plots import first_layer_filters, plot_confusion, plot_curves, plot_filters, plot_mistakes
+from .run_files import RunFiles, read_run
+
+__all__ = ["write_report", "read_run", "RunFiles", "plot_curves", "plot_confusion", "plot_mistakes",
+           "plot_filters", "first_layer_filters"]
+
+
+def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> Path:
+    """Write the figures and ``report.html`` into ``run_dir``; return the path of report.html.
+
+    ``test_images`` (uint8 (N, C, H, W), in the order of the saved predictions) are
+    loaded from the run's dataset when not given.
+    """
+    from .. import __version__
+    from ..train.modelfile import load_model  # imported here: scratchnet.train writes reports after training
+
+    run = read_run(run_dir)
+    loaded = load_model(run.model_path)
+    classes = [row["class"] for row in run.metrics["per_class"]]
+    if test_images is None:
+        test_images = _load_test_images(run)
+    out = run.run_dir
+    figures = {
+        "curves": plot_curves(run.history, out / "curves.png", run.metrics.get("best_epoch")),
+        "confusion": plot_confusion(np.array(run.metrics["confusion_matrix"]), classes, out / "confusion.png"),
+        "mistakes": plot_mistakes(test_images, run.y_true, run.y_pred, run.probabilities, classes,
+                                  out / "mistakes.png"),
+        "weights": _plot_first_layer(loaded.model, loaded.input_shape, out / "weights.png"),
+    }
+    page = out / "report.html"
+    page.write_text(render_report(run, repr(loaded.model), figures, __version__), encoding="utf-8")
+    return page
+
+
+def _load_test_images(run: RunFiles) -> np.ndarray:
+    """The run's test images, from its dataset (found as training found it), in prediction order."""
+    from ..data import load
+
+    ds = load(run.config["dataset"], root=run.config.get("root"))
+    index = run.test_index
+    if index.size and (index.max() >= len(ds.y_test) or not np.array_equal(ds.y_test[index], run.y_true)):
+        raise ValueError(f"the {run.config['dataset']} test set found in {ds.source} is not the one this run was "
+                         "scored on (its labels differ); pass the run's dataset with root in config.json")
+    return ds.x_test[index]
+
+
+def _plot_first_layer(model, input_shape: tuple[int, int, int], path: Path) -> Path:
+    """weights.png for the first Linear or Conv2d layer of ``model`` (the first 2-D or 4-D weight)."""
+    for name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, Parameter) and weight.data.ndim in (2, 4):
+            filters = first_layer_filters(weight.data, input_shape)
+            shown = min(len(filters), 64)
+            title = f"First layer ({name}: {type(module).__name__}), {shown} of {len(filters)} units"
+            return plot_filters(filters, path, title, max_units=64)
+    raise ValueError(f"{type(model).__name__} has no Linear or Conv2d layer whose weights could be drawn")

@@ -1,0 +1,133 @@
+"""Scoring a model on labelled images, and ``evaluate(run)``: a trained model on a test set.
+
+The numbers are those of ``metrics.json``: the loss the model was trained with, accuracy,
+per-class precision/recall/F1/support, macro and weighted averages and the confusion
+matrix (see ``metrics``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import data, nn
+from .config import ConfigError
+from .metrics import classification_report
+from .modelfile import LoadedModel, load_model, outputs_to_probabilities
+
+EVAL_BATCH = 1000
+METRICS, PREDICTIONS = "metrics.json", "test_predictions.npz"
+
+
+def make_loss(loss_name: str, classes: list[str], class_weights: dict[str, float] | None = None,
+              label_smoothing: float = 0.0) -> nn.Module:
+    """The loss module for ``loss_name`` ("ce", "mse", "bce"); class weights are by class name."""
+    if loss_name == "mse":
+        return nn.MSELoss()
+    if loss_name == "bce":
+        return nn.BCEWithLogitsLoss()
+    weight = None
+    if class_weights:
+        weight = np.array([class_weights.get(name, 1.0) for name in classes], dtype=np.float32)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+
+
+def loss_targets(loss_name: str, y: np.ndarray, num_classes: int) -> np.ndarray:
+    """What the loss compares outputs with: the labels for cross-entropy, one-hot rows otherwise."""
+    return y if loss_name == "ce" else data.one_hot(y, num_classes)
+
+
+def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess) -> np.ndarray:
+    """The outputs for uint8 images x in eval mode, EVAL_BATCH images at a time; the mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        return np.concatenate([model(preprocess(x[i:i + EVAL_BATCH])) for i in range(0, len(x), EVAL_BATCH)])
+    finally:
+        model.train(was_training)
+
+
+@dataclass
+class Scores:
+    """A model's outputs on a test set turned into metrics.json's test entries and predictions."""
+
+    metrics: dict
+    y_pred: np.ndarray
+    probabilities: np.ndarray
+
+
+def score(spec: dict, outputs: np.ndarray, y: np.ndarray, classes: list[str], loss_fn: nn.Module,
+          loss_name: str) -> Scores:
+    """test_loss, test_accuracy, per_class, macro_avg, weighted_avg, confusion_matrix for ``outputs``."""
+    probabilities = outputs_to_probabilities(spec, outputs)
+    y_pred = probabilities.argmax(axis=1).astype(np.int64)
+    report = classification_report(y, y_pred, classes)
+    metrics = {"test_loss": float(loss_fn(outputs, loss_targets(loss_name, y, len(classes)))),
+               "test_accuracy": report.pop("accuracy"), **report}
+    return Scores(metrics, y_pred, probabilities)
+
+
+def pick_test_images(y_test: np.ndarray, test_subset: int | None, seed: int) -> np.ndarray:
+    """Positions in the test set to score: all, or ``test_subset`` of them drawn with ``seed``."""
+    index = np.arange(len(y_test))
+    return data.subset(index, y_test, test_subset, seed=seed)[0] if test_subset else index
+
+
+def write_predictions(run_dir: Path, y_true: np.ndarray, scores: Scores, index: np.ndarray) -> None:
+    """test_predictions.npz: y_true, y_pred, probabilities and each row's index in the test set."""
+    np.savez_compressed(run_dir / PREDICTIONS, y_true=y_true.astype(np.int64), y_pred=scores.y_pred,
+                        probabilities=scores.probabilities, index=index)
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate`` measured, and whether it rewrote the run's metrics and predictions."""
+
+    model: LoadedModel
+    dataset: str
+    dataset_note: str
+    scores: Scores
+    wrote_run_files: bool
+
+
+def evaluate(run: str | Path, dataset: str | None = None, root: str | None = None,
+             test_subset: int | None = None, progress: bool = True) -> Evaluation:
+    """Score a run's model (``run`` is a run directory or a model file) on a test set.
+
+    Defaults come from the run's config.json when there is one: the dataset, its root, the
+    test subset and the loss (with its class weights). Scoring a run on its own test set
+    also rewrites the test entries of metrics.json and test_predictions.npz.
+    """
+    run = Path(run)
+    run_dir = run if run.is_dir() else None
+    config = _run_config(run_dir)
+    model = load_model(run / "model.npz" if run_dir else run)
+    dataset = dataset or model.dataset
+    own_test_set = run_dir is not None and dataset == model.dataset and test_subset in (None, config.get("test_subset"))
+    test_subset = test_subset or (config.get("test_subset") if own_test_set else None)
+    ds = data.load(dataset, root=root if root is not None else config.get("root"), progress=progress)
+    if list(ds.classes) != list(model.classes) or ds.image_shape != model.input_shape:
+        raise ConfigError(f"the model was trained on {model.dataset} ({len(model.classes)} classes, images "
+                          f"{model.input_shape}); {dataset} has {len(ds.classes)} classes and images {ds.image_shape}")
+    index = pick_test_images(ds.y_test, test_subset, config.get("split_seed", 0))
+    loss_name = model.extra.get("loss", "ce")
+    loss_fn = make_loss(loss_name, ds.classes, config.get("class_weights"), config.get("label_smoothing", 0.0))
+    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess)
+    scores = score(model.spec, outputs, ds.y_test[index], ds.classes, loss_fn, loss_name)
+    if own_test_set:
+        _update_metrics(run_dir / METRICS, scores.metrics)
+        write_predictions(run_dir, ds.y_test[index], scores, index)
+    return Evaluation(model, dataset, ds.note, scores, wrote_run_files=own_test_set)
+
+
+def _run_config(run_dir: Path | None) -> dict:
+    if run_dir is None or not (run_dir / "config.json").is_file():
+        return {}
+    return json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+
+
+def _update_metrics(path: Path, test_metrics: dict) -> None:
+    metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    path.write_text(json.dumps({**metrics, **test_metrics}, indent=2) + "\n", encoding="utf-8")

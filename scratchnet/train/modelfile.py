@@ -1,0 +1,122 @@
+"""The model file (``model.npz``): a trained network and everything needed to use it.
+
+Layout (read with ``numpy.load(path, allow_pickle=False)``):
+
+- ``scratchnet_model``: uint8 UTF-8 JSON ``{"format": "scratchnet-model", "format_version": 1,
+  "scratchnet_version", "spec", "preprocess", "classes", "input_shape", "dataset", "extra"}``
+  where ``spec`` is the layer spec (``scratchnet.train.build``) and ``preprocess`` is
+  ``scratchnet.data.Preprocess.to_dict()``;
+- ``state/<key>``: the model's ``state_dict`` arrays under ``torch.nn.Sequential``'s keys.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, nn
+from ..data import Preprocess
+from .build import build_model
+from .npzio import array_to_json, json_to_array, load_npz, save_npz
+
+FORMAT = "scratchnet-model"
+FORMAT_VERSION = 1
+META_KEY = "scratchnet_model"
+STATE_PREFIX = "state/"
+_EXPECTED = "a scratchnet model file (the model.npz of a run directory, written by `scratchnet train`)"
+
+
+def save_model(path: str | Path, model: nn.Module, spec: dict, preprocess: Preprocess, classes: list[str],
+               input_shape: tuple[int, int, int], dataset: str, extra: dict | None = None) -> None:
+    """Write ``model`` with its spec, preprocessing and labels to ``path`` atomically."""
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "scratchnet_version": __version__,
+        "spec": spec,
+        "preprocess": preprocess.to_dict(),
+        "classes": list(classes),
+        "input_shape": list(input_shape),
+        "dataset": dataset,
+        "extra": extra or {},
+    }
+    arrays = {STATE_PREFIX + key: value for key, value in model.state_dict().items()}
+    save_npz(path, {META_KEY: json_to_array(meta), **arrays})
+
+
+@dataclass
+class LoadedModel:
+    """A model read from a model file, in eval mode, with what it needs to classify raw images.
+
+    ``predict_proba`` turns uint8 images into class probabilities: the network's outputs go
+    through softmax, except after a final Sigmoid (cnet-style MSE models), whose outputs are
+    divided by their sum so each row adds up to 1, and a final Softmax, kept as is.
+    """
+
+    model: nn.Sequential
+    spec: dict
+    preprocess: Preprocess
+    classes: list[str]
+    input_shape: tuple[int, int, int]
+    dataset: str
+    extra: dict
+    scratchnet_version: str
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """(N, C, H, W) uint8 images -> (N, num_classes) float32 probabilities."""
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1:] != self.input_shape or len(images) == 0:
+            raise ValueError(f"this model takes images of shape (N>=1, {', '.join(map(str, self.input_shape))}) "
+                             f"({self.dataset}), got {images.shape}")
+        outputs = [self.model(self.preprocess(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
+        return outputs_to_probabilities(self.spec, np.concatenate(outputs))
+
+
+def outputs_to_probabilities(spec: dict, outputs: np.ndarray) -> np.ndarray:
+    """Class probabilities from a model's raw outputs, by the model's last layer (see LoadedModel)."""
+    last = spec["layers"][-1]["type"]
+    if last == "Softmax":
+        return outputs.astype(np.float32)
+    if last == "Sigmoid":
+        total = outputs.sum(axis=1, keepdims=True)
+        uniform = np.full(outputs.shape, 1 / outputs.shape[1], dtype=np.float32)
+        return np.divide(outputs, total, out=uniform, where=total > 0, casting="unsafe")
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Read a model file written by ``save_model``; anything else raises a ValueError saying what it is."""
+    arrays = load_npz(path, _EXPECTED)
+    if META_KEY not in arrays:
+        raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "
+                         f"(it holds {', '.join(sorted(arrays)[:5]) or 'nothing'})")
+    meta = _read_meta(path, arrays[META_KEY])
+    model = build_model(meta["spec"])
+    state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
+    try:
+        model.load_state_dict(state)
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"{path} is corrupted: its weights do not match its architecture ({err})") from None
+    return LoadedModel(model=model.eval(), spec=meta["spec"], preprocess=Preprocess.from_dict(meta["preprocess"]),
+                       classes=meta["classes"], input_shape=tuple(meta["input_shape"]), dataset=meta["dataset"],
+                       extra=meta["extra"], scratchnet_version=meta["scratchnet_version"])
+
+
+def _read_meta(path, array: np.ndarray) -> dict:
+    try:
+        meta = array_to_json(array)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{path} is corrupted: its {META_KEY!r} entry is not JSON ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not {_EXPECTED}: its {META_KEY!r} entry does not say format {FORMAT!r}")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer scratchnet ({meta.get('scratchnet_version')}, model format "
+                         f"version {version}); this scratchnet {__version__} reads format version {FORMAT_VERSION}: "
+                         "upgrade scratchnet (pip install -U scratchnet)")
+    missing = [key for key in ("spec", "preprocess", "classes", "input_shape", "dataset") if key not in meta]
+    if missing:
+        raise ValueError(f"{path} is corrupted: its metadata lacks {', '.join(missing)}")
+    return meta

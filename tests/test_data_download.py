@@ -1,0 +1,184 @@
+"""Where datasets are looked for, and downloads against a real HTTP server on 127.0.0.1."""
+import dataclasses
+import hashlib
+import http.server
+import threading
+
+import numpy as np
+import pytest
+
+from scratchnet import data
+from scratchnet.data import locate, registry
+from scratchnet.data.download import download
+from scratchnet.data.idx import write_idx
+
+FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+@pytest.fixture(autouse=True)
+def isolated_places(monkeypatch, tmp_path):
+    monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(locate, "DEBIAN_DATASETS", tmp_path / "debian")
+
+
+def idx_files(tmp_path, seed=0) -> dict[str, bytes]:
+    """The four gzip IDX files of a tiny MNIST-shaped dataset, as bytes a server can serve."""
+    rng, folder = np.random.default_rng(seed), tmp_path / f"source{seed}"
+    folder.mkdir()
+    arrays = (rng.integers(0, 256, (6, 28, 28), dtype=np.uint8), rng.integers(0, 10, 6, dtype=np.uint8),
+              rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), rng.integers(0, 10, 2, dtype=np.uint8))
+    return {name: write_idx(folder / name, array).read_bytes() for name, array in zip(FILES, arrays)}
+
+
+class Server:
+    """Serves ``routes[path] = (body, mode)``: mode "ok", or "truncate" (promise more bytes than sent)."""
+
+    def __init__(self):
+        self.routes, self.hits = {}, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.hits.append(self.path)
+                if self.path not in server.routes:
+                    self.send_error(404)
+                    return
+                body, mode = server.routes[self.path]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) + (1000 if mode == "truncate" else 0)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def serve(self, prefix, files, mode="ok"):
+        for name, body in files.items():
+            self.routes[f"{prefix}{name}"] = (body, mode)
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.httpd.shutdown()
+    s.httpd.server_close()
+
+
+def fake_mnist(monkeypatch, server, files, mirrors):
+    """Point the registry's mnist at ``mirrors`` on the local server, with ``files``' md5 as published."""
+    info = dataclasses.replace(
+        registry.DATASETS["mnist"],
+        files=tuple(dataclasses.replace(r, md5=hashlib.md5(files[r.name]).hexdigest()) for r in registry.DATASETS["mnist"].files),
+        mirrors=tuple(f"{server.url}{m}" for m in mirrors),
+    )
+    monkeypatch.setitem(registry.DATASETS, "mnist", info)
+    return info
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_search_order_is_root_then_env_then_cache_then_debian(monkeypatch, tmp_path):
+    info = registry.DATASETS["mnist"]
+    folders = {k: tmp_path / k / "mnist" for k in ("root", "env", "cache/scratchnet", "debian")}
+    monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path / "env"))
+    places = [p for p, _ in locate.candidates("mnist", tmp_path / "root")]
+    assert places == [tmp_path / "root", folders["root"], folders["env"], folders["cache/scratchnet"], folders["debian"]]
+    files = idx_files(tmp_path)
+    expected = [("root argument", "root"), ("$SCRATCHNET_DATA", "env"), ("user cache", "cache/scratchnet"),
+                ("Debian dataset package", "debian")]
+    for folder in folders.values():  # fill every place, then empty them from the front
+        folder.mkdir(parents=True)
+        for name, body in files.items():
+            (folder / name).write_bytes(body)
+    for origin, key in expected:
+        location, _ = locate.find(info, tmp_path / "root")
+        assert (location.origin, location.folder) == (origin, folders[key].resolve())
+        for name in files:
+            (folders[key] / name).unlink()
+    location, looked = locate.find(info, tmp_path / "root")
+    assert location is None and len(looked) == 5 and all("missing train-images-idx3-ubyte.gz" in line for line in looked[1:])
+
+
+def test_good_download_is_verified_and_stored_atomically(monkeypatch, server, tmp_path):
+    files = idx_files(tmp_path)
+    server.serve("/good/", files)
+    fake_mnist(monkeypatch, server, files, ["/good/"])
+    ds = data.load("mnist", progress=False)
+    cache = tmp_path / "cache" / "scratchnet" / "mnist"
+    assert ds.source == str(cache) and ds.origin == "downloaded" and len(ds.x_train) == 6
+    assert leftovers(cache) == sorted(FILES)  # no temporary files beside them
+    assert all((cache / n).read_bytes() == files[n] for n in FILES)
+    hits = len(server.hits)
+    data.load("mnist", progress=False)  # second time: found in the cache, nothing fetched
+    assert len(server.hits) == hits
+
+
+def test_dead_mirror_then_good_mirror(monkeypatch, server, tmp_path, capsys):
+    files = idx_files(tmp_path)
+    server.serve("/good/", files)
+    fake_mnist(monkeypatch, server, files, ["/dead/", "/good/"])
+    download(registry.DATASETS["mnist"], tmp_path / "d", progress=True)
+    assert leftovers(tmp_path / "d") == sorted(FILES)
+    assert "dead/train-images-idx3-ubyte.gz: HTTP error 404" in capsys.readouterr().err
+    assert [h for h in server.hits if h.startswith("/dead/")] == [f"/dead/{n}" for n in FILES]
+
+
+@pytest.mark.parametrize("mode, served, problem", [
+    ("ok", "other", "md5 .* does not match the published"),
+    ("truncate", "same", "truncated|IncompleteRead"),
+])
+def test_bad_download_leaves_nothing_and_says_why(monkeypatch, server, tmp_path, mode, served, problem):
+    files = idx_files(tmp_path)
+    server.serve("/bad/", idx_files(tmp_path, seed=1) if served == "other" else files, mode)
+    fake_mnist(monkeypatch, server, files, ["/bad/"])
+    with pytest.raises(data.DownloadError, match=problem):
+        download(registry.DATASETS["mnist"], tmp_path / "d", progress=False)
+    assert leftovers(tmp_path / "d") == []
+
+
+def test_sha256_is_checked_too(monkeypatch, server, tmp_path):
+    files = idx_files(tmp_path)
+    server.serve("/good/", files)
+    info = fake_mnist(monkeypatch, server, files, ["/good/"])
+    info = dataclasses.replace(info, files=(dataclasses.replace(info.files[0], sha256="0" * 64),))
+    with pytest.raises(data.DownloadError, match="sha256"):
+        download(info, tmp_path / "d", progress=False)
+    assert leftovers(tmp_path / "d") == []
+
+
+def test_all_mirrors_failing_lists_every_place_and_the_fix(monkeypatch, server, tmp_path):
+    files = idx_files(tmp_path)
+    server.serve("/bad/", files, "truncate")
+    fake_mnist(monkeypatch, server, files, ["/dead/", "/bad/"])
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.load("mnist", root=tmp_path / "mine", progress=False)
+    message = str(err.value)
+    for place in (tmp_path / "mine", tmp_path / "cache" / "scratchnet" / "mnist", tmp_path / "debian" / "mnist"):
+        assert str(place) in message
+    assert f"{server.url}/dead/train-images-idx3-ubyte.gz" in message and f"{server.url}/bad/" in message
+    assert "scratchnet datasets download mnist" in message and "SCRATCHNET_DATA" in message
+    assert leftovers(tmp_path / "mine") == []
+
+
+def test_download_false_never_connects(monkeypatch, server, tmp_path):
+    files = idx_files(tmp_path)
+    server.serve("/good/", files)
+    fake_mnist(monkeypatch, server, files, ["/good/"])
+    with pytest.raises(data.DatasetNotFoundError, match="was not found locally.\nLooked in:"):
+        data.load("mnist", download=False, progress=False)
+    assert server.hits == []
+
+
+def test_unknown_dataset_names_the_known_ones():
+    with pytest.raises(ValueError, match="known datasets: mnist, fashion-mnist, kmnist, cifar-10"):
+        data.load("imagenet")
