@@ -590,10 +590,10 @@ def best_round(results: list[dict]) -> dict:
 
 def run_time_to_accuracy(settings: Settings, servers: Servers, target: float, max_epochs: int) -> dict:
     """Time to ``target`` test accuracy on Fashion-MNIST, scratchnet then PyTorch, same recipe
-    (quick: 512 training and 1,000 test images, one epoch)."""
+    (quick: 256 training and 1,000 test images, one epoch)."""
     recipe = ACCURACY_RECIPE
     data = load_real(recipe.dataset)
-    train_n, test_n = (512, 1000) if settings.quick else (len(data.x_train), len(data.x_test))
+    train_n, test_n = (256, 1000) if settings.quick else (len(data.x_train), len(data.x_test))
     max_epochs = 1 if settings.quick else max_epochs
     with tempfile.TemporaryDirectory(prefix="scratchnet-tta-") as tmp:
         folder = Path(tmp)

@@ -104,7 +104,7 @@ def test_bad_files_get_their_own_error_and_the_others_an_answer(mnist_run, tmp_p
     assert status == 1
     errors = {Path(r["file"]).name: r["error"] for r in records if "error" in r}
     assert "not an image" in errors["notes.txt"]
-    assert errors["missing.png"] == "no such file"
+    assert errors["missing.png"] == f"{tmp_path / 'missing.png'}: no such file"
     assert "no ink found" in errors["blank.png"]
     assert "10x10" in errors["small-idx3-ubyte"] and "1x28x28" in errors["small-idx3-ubyte"]
     assert [r["file"] for r in records if "prediction" in r] == [str(good)]
@@ -115,7 +115,7 @@ def test_bad_files_are_reported_on_stderr_in_table_mode(mnist_run, tmp_path, cap
     notes.write_text("not an image")
     assert cli.main(["predict", str(mnist_run), str(notes), str(digit_photo(tmp_path / "ok.png"))]) == 1
     out, err = capsys.readouterr()
-    assert err.startswith(f"scratchnet predict: {notes}: ") and "ok.png: " in out
+    assert err.startswith(f"scratchnet predict: {notes} is not an image") and "ok.png: " in out
 
 
 def test_colour_models_get_pictures_resized_to_their_input(tmp_path, capsys):

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from scratchnet import data
+from scratchnet import cli, data
 from scratchnet.data import locate, registry
 from scratchnet.data.download import download
 from scratchnet.data.idx import write_idx
@@ -56,7 +56,7 @@ class Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
         self.thread.start()
 
     def serve(self, prefix, files, mode="ok"):
@@ -167,7 +167,7 @@ def test_all_mirrors_failing_lists_every_place_and_the_fix(monkeypatch, server, 
         assert str(place) in message
     assert f"{server.url}/dead/train-images-idx3-ubyte.gz" in message and f"{server.url}/bad/" in message
     assert "scratchnet datasets download mnist" in message and "SCRATCHNET_DATA" in message
-    assert leftovers(tmp_path / "mine") == []
+    assert not (tmp_path / "mine").exists()  # not even the folder it would have created
 
 
 def test_download_false_never_connects(monkeypatch, server, tmp_path):
@@ -182,3 +182,17 @@ def test_download_false_never_connects(monkeypatch, server, tmp_path):
 def test_unknown_dataset_names_the_known_ones():
     with pytest.raises(ValueError, match="known datasets: mnist, fashion-mnist, kmnist, cifar-10"):
         data.load("imagenet")
+
+
+def test_cli_download_fetches_into_root_and_explore_reports_failures(monkeypatch, server, tmp_path, capsys):
+    files = idx_files(tmp_path)
+    server.serve("/good/", files)
+    fake_mnist(monkeypatch, server, files, ["/dead/", "/good/"])
+    assert cli.main(["datasets", "download", "mnist", "--root", str(tmp_path / "here")]) == 0
+    assert "mnist: 6 training and 2 test images, verified" in capsys.readouterr().out
+    assert leftovers(tmp_path / "here") == sorted(FILES)
+    fake_mnist(monkeypatch, server, files, ["/dead/"])
+    assert cli.main(["datasets", "download", "mnist"]) == 1
+    assert cli.main(["explore", "mnist", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "could not download train-images-idx3-ubyte.gz from any mirror" in err and "Looked in:" in err

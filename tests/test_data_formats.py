@@ -184,3 +184,12 @@ def test_write_idx_gzips_by_name(tmp_path):
     np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "l", labels), ndim=1), labels)
     with pytest.raises(ValueError, match="unsigned bytes only"):
         write_idx(tmp_path / "f", np.zeros(3, np.float32))
+
+
+def test_scratchnet_data_folder_linking_mnist_to_the_10k_subset(monkeypatch, tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mnist").symlink_to(dataset_dir("mnist-10k"))
+    monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path / "data"))
+    ds = data.load("mnist", download=False)
+    assert ds.origin == "$SCRATCHNET_DATA" and ds.source == str(dataset_dir("mnist-10k").resolve())
+    assert "($SCRATCHNET_DATA): MNIST 10k subset" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import shlex
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,11 +15,13 @@ import pytest
 from PIL import Image
 
 from scratchnet import cli
+from scratchnet.commands.train import NOT_SETTINGS
 from scratchnet.data import Preprocess
 from scratchnet.report import plots, write_report
 from scratchnet.report.html import (format_bytes, format_duration, split_description, train_arguments,
                                     wrap_command)
 from scratchnet.report.run_files import read_run
+from scratchnet.train import TrainConfig
 from scratchnet.train.build import build_model
 from scratchnet.train.modelfile import save_model
 from scratchnet.train.metrics import classification_report
@@ -147,7 +150,7 @@ def test_report_shows_the_headline_numbers_and_the_setup(report):
     text = (report / "report.html").read_text(encoding="utf-8")
     metrics = json.loads((report / "metrics.json").read_text())
     assert f"{100 * metrics['test_accuracy']:.2f} %" in text
-    for expected in ("0.4321", "3 of 5", "1 min 16 s", "7,850", format_bytes(metrics["model_bytes"]),
+    for expected in ("0.4321", "3 of 5", "1 min 16 s", "7,850", format_bytes(metrics["model_bytes"]), "cross-entropy",
                      "Fashion-MNIST &lt;tiny&gt; subset", "linear&lt;test&gt;", "Linear(in_features=784",
                      "10% of the training images held out for validation (seed 0)"):
         assert expected in text
@@ -204,7 +207,7 @@ def test_plot_filters_draws_colour_kernels_and_caps_the_count(tmp_path):
     kernels = np.random.default_rng(0).normal(size=(70, 3, 5, 5))
     path = plots.plot_filters(kernels, tmp_path / "w.png", "conv", max_units=16)
     with Image.open(path) as image:
-        assert image.format == "PNG" and image.width < 1200  # 8 columns of 16 tiles, not 70
+        assert image.format == "PNG" and image.height < image.width / 2  # two rows of eight tiles, not 70 tiles
 
 
 def test_plot_mistakes_without_mistakes_says_so(tmp_path):
@@ -233,15 +236,28 @@ def test_format_bytes(size, text):
 
 def test_split_description_counts_fractions_and_no_split():
     assert split_description({"val_size": 10000, "split_seed": 4}) == "10000 images held out for validation (seed 4)"
+    assert (split_description({"val_size": 0.125, "split_seed": 0, "stratify": True})
+            == "12.5% of the training images held out for validation (seed 0, stratified by class)")
     assert split_description({"val_size": 0}).startswith("none")
 
 
-def test_train_arguments_repeat_the_settings_shell_quoted():
-    args = train_arguments({"dataset": "mnist", "model": "my model.json", "lr": 0.001, "batch_size": 32})
-    assert args == ["--dataset", "mnist", "--model", "'my model.json'", "--lr", "0.001", "--batch-size", "32"]
+def test_train_arguments_give_back_the_same_config():
+    config = TrainConfig(dataset="mnist", root="/data/my mnist", model="conv2", class_weights={"7": 2.0, "1": 0.5},
+                         lr=3e-4, betas=(0.8, 0.99), stratify=True, restore_best=False, batch_size="full",
+                         early_stopping_patience=3, train_subset=500, out="runs/x").to_dict()
+    args = cli.build_parser().parse_args(["train", *shlex.split(" ".join(train_arguments(config)))])
+    settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
+    settings["class_weights"], settings["betas"] = dict(settings["class_weights"]), tuple(settings["betas"])
+    assert TrainConfig(**settings).to_dict() == config
+
+
+def test_train_arguments_leave_out_defaults_except_the_common_settings():
+    args = train_arguments(TrainConfig(out="runs/x").to_dict())
+    assert [arg.split()[0] for arg in args] == ["--dataset", "--model", "--loss", "--optimizer", "--lr", "--epochs",
+                                                "--batch-size", "--val-size", "--seed", "--out"]
 
 
 def test_wrap_command_keeps_flags_with_their_values():
-    text = wrap_command("scratchnet train", ["--dataset", "fashion-mnist", "--model", "cnn3-512-0.1", "--lr", "0.001"],
+    text = wrap_command("scratchnet train", ["--dataset fashion-mnist", "--model cnn3-512-0.1", "--lr 0.001"],
                         width=40)
     assert text == "scratchnet train --dataset fashion-mnist \\\n    --model cnn3-512-0.1 --lr 0.001"

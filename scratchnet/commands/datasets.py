@@ -60,9 +60,9 @@ def download_dataset(args) -> int:
     dest = args.root if args.root is not None else locate.cache_dir(info.name)
     try:
         download(info, dest)
-    except DownloadError as err:
+        x_train, _, x_test, _ = read_arrays(info, tuple(dest / remote.name for remote in info.files))
+    except (DownloadError, DatasetFileError) as err:
         print(f"scratchnet datasets download: {err}", file=sys.stderr)
         return 1
-    x_train, _, x_test, _ = read_arrays(info, tuple(dest / remote.name for remote in info.files))
     print(f"{info.name}: {len(x_train):,} training and {len(x_test):,} test images, verified, in {dest}")
     return 0

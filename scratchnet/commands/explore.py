@@ -1,13 +1,13 @@
 """``scratchnet explore DATASET``: the data analysis of SEEDS.md 002/003 as PNGs and a printed summary."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..cli import UsageError
-from ..data import DATASETS, load
-from ..data.prepare import channel_stats
+from ..data import DATASETS, DatasetFileError, DatasetNotFoundError, load
 from ..data.stats import class_counts, pixel_stats
 from ..report import dataset_plots
 
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     parser.set_defaults(func=explore)
 
 
-def _summary(ds, counts: dict[str, np.ndarray], stats, mean, std) -> list[str]:
+def _summary(ds, counts: dict[str, np.ndarray], stats) -> list[str]:
     shape = "×".join(map(str, ds.image_shape))
     lines = [f"{ds.name}: {len(ds.x_train):,} training and {len(ds.x_test):,} test images, {shape} uint8, "
              f"{ds.num_classes} classes, from {ds.source} ({ds.origin})"]
@@ -36,7 +36,8 @@ def _summary(ds, counts: dict[str, np.ndarray], stats, mean, std) -> list[str]:
     for k, name in enumerate(ds.classes):
         lines.append(f"               {name.ljust(width)}  {counts['train'][k]:>7,}  {counts['test'][k]:>7,}")
     lines.append("pixel values (x/255, train, per channel): mean "
-                 + ", ".join(f"{m:.4f}" for m in mean) + "; std " + ", ".join(f"{s:.4f}" for s in std))
+                 + ", ".join(f"{m:.4f}" for m in stats.channel_mean) + "; std "
+                 + ", ".join(f"{s:.4f}" for s in stats.channel_std))
     n_const = int(stats.constant.sum())
     corr = stats.label_correlation
     lines.append(f"constant pixels (train): {n_const} of {stats.constant.size}; "
@@ -51,12 +52,15 @@ def _summary(ds, counts: dict[str, np.ndarray], stats, mean, std) -> list[str]:
 def explore(args) -> int:
     if args.dataset not in DATASETS:
         raise UsageError(f"unknown dataset {args.dataset!r}; known datasets: {', '.join(DATASETS)}")
-    ds = load(args.dataset, root=args.root)
+    try:
+        ds = load(args.dataset, root=args.root)
+    except (DatasetNotFoundError, DatasetFileError) as err:
+        print(f"scratchnet explore: {err}", file=sys.stderr)
+        return 1
     out = args.out if args.out is not None else Path("explore") / ds.name
     out.mkdir(parents=True, exist_ok=True)
     counts = {"train": class_counts(ds.y_train, ds.num_classes), "test": class_counts(ds.y_test, ds.num_classes)}
     stats = pixel_stats(ds.x_train, ds.y_train, ds.num_classes)
-    mean, std = channel_stats(ds.x_train)
     title = ds.name + (" (subset)" if ds.note else "")
     written = [
         dataset_plots.class_counts(counts, ds.classes, title, out / "class_counts.png"),
@@ -65,6 +69,6 @@ def explore(args) -> int:
         dataset_plots.pixel_variance(stats.variance, title, out / "pixel_variance.png"),
         dataset_plots.label_correlation(stats.label_correlation, stats.constant, title, out / "label_correlation.png"),
     ]
-    print("\n".join(_summary(ds, counts, stats, mean, std)))
+    print("\n".join(_summary(ds, counts, stats)))
     print("wrote " + ", ".join(str(path) for path in written))
     return 0

@@ -19,6 +19,7 @@ from PIL import Image
 from ..cli import UsageError
 from ..data.handwriting import border_is_light, open_image, prepare_digit
 from ..data.idx import read_idx
+from ..train.modelfile import load_model
 
 # Datasets of centred handwriting: photos of them get MNIST's preprocessing (prepare_digit).
 HANDWRITING_DATASETS = ("mnist", "kmnist")
@@ -45,13 +46,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.modelfile import load_model  # imported here: the CLI imports every command to build --help
-
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     try:
         model = load_model(args.run / "model.npz" if args.run.is_dir() else args.run)
-    except (FileNotFoundError, ValueError) as err:
+    except ValueError as err:
         raise UsageError(str(err)) from None
     failures = 0
     for path in args.images:
@@ -141,8 +140,9 @@ def json_line(path: Path, index: int | None, top: list[tuple[str, float]]) -> st
 
 
 def report_failure(path: Path, error: Exception, as_json: bool) -> None:
-    message = str(error).removeprefix(f"{path}: ").removeprefix(f"{path} ")
+    """One line naming the file and what is wrong: a JSON record on stdout, or text on stderr."""
+    message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
     if as_json:
         print(json.dumps({"file": str(path), "error": message}), flush=True)
     else:
-        print(f"scratchnet predict: {path}: {message}", file=sys.stderr, flush=True)
+        print(f"scratchnet predict: {message}", file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, resume
 from ..train.config import AUGMENTATIONS, LOSSES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
 
 DEFAULTS = TrainConfig()
+NOT_SETTINGS = ("command", "func", "resume", "quiet", "report")  # the flags that are no TrainConfig field
 
 
 def register(subparsers) -> None:
@@ -28,7 +29,8 @@ def register(subparsers) -> None:
     add(data, "--split-seed", type=int, metavar="SEED", help="seed of the validation split and subsets")
     data.add_argument("--stratify", action="store_true", default=argparse.SUPPRESS,
                       help="split validation per class, in proportion")
-    add(data, "--normalize", choices=NORMALIZATIONS, help="pixel preprocessing (zscore: statistics of the train split)")
+    add(data, "--normalize", choices=NORMALIZATIONS,
+        help="pixel preprocessing (zscore: statistics of the train split)")
     add(data, "--augment", choices=AUGMENTATIONS, help="random shifts (crop) and/or horizontal flips")
     add(data, "--crop-padding", type=int, metavar="PX", help="largest shift of --augment crop, in pixels")
     add(data, "--train-subset", type=int, metavar="N", help="train on N images of the training set (quick runs)")
@@ -39,7 +41,8 @@ def register(subparsers) -> None:
     add(model, "--loss", choices=LOSSES, help="ce, mse or bce on one-hot targets; auto: mse for sigmoid outputs")
     model.add_argument("--class-weight", dest="class_weights", action="append", type=_class_weight,
                        metavar="NAME=W", default=argparse.SUPPRESS,
-                       help="weight of a class in the cross-entropy, by name (repeatable), e.g. --class-weight Sandal=2")
+                       help="weight of a class in the cross-entropy, by name (repeatable), "
+                            "e.g. --class-weight Sandal=2")
     add(model, "--label-smoothing", type=float, metavar="EPS", help="cross-entropy label smoothing")
 
     opt = parser.add_argument_group("optimisation")
@@ -65,11 +68,14 @@ def register(subparsers) -> None:
     add(run, "--out", metavar="DIR", help="run directory (default: runs/<dataset>-<model>-<time>)")
     run.add_argument("--resume", metavar="RUN", default=None, help="continue the run in RUN from its checkpoint")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    run.add_argument("--no-report", dest="report", action="store_false",
+                     help="skip the figures and report.html (`scratchnet report RUN` makes them later)")
     parser.set_defaults(func=run_train)
 
 
 def _adder(parser: argparse.ArgumentParser):
-    """add(group, flag, help, ...): a flag left out of the namespace unless given; its help shows TrainConfig's default."""
+    """add(group, flag, help, ...): a flag left out of the namespace unless given; its help shows
+    TrainConfig's default."""
     def add(group, flag: str, help: str, **kwargs) -> None:
         dest = kwargs.pop("dest", flag[2:].replace("-", "_"))
         default = getattr(DEFAULTS, dest)
@@ -109,7 +115,7 @@ def _class_weight(text: str) -> tuple[str, float]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    settings = {key: value for key, value in vars(args).items() if key not in ("command", "func", "resume", "quiet")}
+    settings = {key: value for key, value in vars(args).items() if key not in NOT_SETTINGS}
     if "class_weights" in settings:
         settings["class_weights"] = dict(settings["class_weights"])
     if "betas" in settings:
@@ -120,9 +126,9 @@ def run_train(args: argparse.Namespace) -> int:
             if extra:
                 raise UsageError(f"--resume continues a run with its own settings (its config.json); only --epochs "
                                  f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in extra)}")
-            resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet)
+            resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=args.report)
         else:
-            fit(TrainConfig(**settings), quiet=args.quiet)
+            fit(TrainConfig(**settings), quiet=args.quiet, report=args.report)
     except ConfigError as err:
         raise UsageError(str(err)) from None
     except NonFiniteLossError as err:

@@ -14,7 +14,7 @@ from .errors import DatasetFileError, DatasetNotFoundError, DownloadError
 from .idx import read_idx_count, read_images_and_labels
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class Dataset:
     """A dataset in memory: images uint8 (N, C, H, W), labels int64 (N,).
 

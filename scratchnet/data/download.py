@@ -88,20 +88,29 @@ def download(info: DatasetInfo, dest_dir: str | Path, progress: bool = True, tim
     Tries each mirror in order per file; raises DownloadError listing every mirror's failure.
     """
     dest_dir = Path(dest_dir)
+    created = not dest_dir.exists()
     dest_dir.mkdir(parents=True, exist_ok=True)
-    for remote in info.files:
-        dest = dest_dir / remote.name
-        if dest.is_file() and md5sum(dest) == remote.md5:
-            continue
-        failures = []
-        for mirror in info.mirrors:
-            try:
-                fetch(mirror + remote.name, dest, remote, progress, timeout)
-                break
-            except DownloadError as err:
-                failures.append(str(err))
-                if progress:
-                    print(f"scratchnet: download failed: {err}", file=sys.stderr)
-        else:
-            raise DownloadError(f"could not download {remote.name} from any mirror:\n    " + "\n    ".join(failures))
+    try:
+        for remote in info.files:
+            _download_file(remote, info.mirrors, dest_dir / remote.name, progress, timeout)
+    except BaseException:
+        if created and not any(dest_dir.iterdir()):
+            dest_dir.rmdir()  # a failed first download leaves not even an empty folder
+        raise
     return dest_dir
+
+
+def _download_file(remote: RemoteFile, mirrors: tuple[str, ...], dest: Path, progress: bool, timeout: float) -> None:
+    """``dest`` from the first mirror that serves it intact (kept if already there and verified)."""
+    if dest.is_file() and md5sum(dest) == remote.md5:
+        return
+    failures = []
+    for mirror in mirrors:
+        try:
+            fetch(mirror + remote.name, dest, remote, progress, timeout)
+            return
+        except DownloadError as err:
+            failures.append(str(err))
+            if progress:
+                print(f"scratchnet: download failed: {err}", file=sys.stderr)
+    raise DownloadError(f"could not download {remote.name} from any mirror:\n    " + "\n    ".join(failures))

@@ -12,7 +12,7 @@ right without this). The steps, all vectorised NumPy on a float image in [0, 1]:
 2. polarity: the background is light when the border is lighter than the middle of
    the range; the ink is then dark and is inverted to bright on dark;
 3. background: divide out (paper) or subtract (dark background) a smooth estimate
-   of the background (a percentile per block, eroded over neighbouring blocks,
+   of the background (a percentile per block, opened over neighbouring blocks,
    upsampled bilinearly), which removes uneven lighting;
 4. threshold: Otsu's threshold on the result; ink below it becomes 0, ink above keeps
    its anti-aliased intensity, stretched so the strongest ink is 1;
@@ -35,6 +35,7 @@ WORK_SIDE = 512  # larger images are reduced to this longer side first: 20 px is
 BACKGROUND_BLOCKS = 8  # blocks along the longer side for the background estimate
 NOISE_SCALE = 1 / 200  # noise is averaged over ~this fraction of the longer side (2.5 px at 512)
 STRAY_INK = 0.002  # this fraction of the ink mass, at each end, may lie outside the bounding box
+NOISE_SIGMAS = 5.0  # ink is at least this many noise deviations above the background
 MIN_CONTRAST = 0.12  # mean ink must stand this far (in [0, 1]) above the mean background
 MAX_INK_FRACTION = 0.6  # more "ink" than this is not a digit on a background
 
@@ -174,29 +175,45 @@ def estimate_background(ink: np.ndarray) -> np.ndarray:
     """A smooth estimate of the background brightness under bright ink, same shape as ``ink``.
 
     The image is cut into blocks (BACKGROUND_BLOCKS along the longer side); each block's
-    20th percentile ignores the ink in it, a minimum over the 3x3 neighbouring blocks
-    also ignores blocks that lie entirely inside a thick stroke, and bilinear
-    upsampling of that coarse grid gives a lighting gradient with no block edges.
+    25th percentile ignores the ink in it. A morphological opening of that coarse grid
+    (the minimum over each 3x3 neighbourhood, then the maximum) removes blocks that lie
+    inside a thick stroke, yet keeps a lighting gradient exactly. Bilinear
+    interpolation between block centres (extrapolated linearly past the outer ones, so a
+    gradient does not flatten at the image's edges) gives a surface with no block edges.
     """
     height, width = ink.shape
     block = max(1, -(-max(height, width) // BACKGROUND_BLOCKS))
     rows, cols = -(-height // block), -(-width // block)
     padded = np.pad(ink, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
     blocks = padded.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    grid = np.percentile(blocks, 20, axis=-1).astype(np.float32)
-    grid = _neighbourhood_min(grid)
-    coarse = Image.fromarray(grid, mode="F")
-    # Resizing the padded size then cropping keeps block centres where they were.
-    fine = coarse.resize((cols * block, rows * block), Image.Resampling.BILINEAR)
-    return np.asarray(fine, dtype=np.float32)[:height, :width]
+    grid = np.percentile(blocks, 25, axis=-1).astype(np.float32)
+    grid = _neighbourhood(_neighbourhood(grid, np.min), np.max)
+    return _interpolate(_interpolate(grid, block, height, axis=0), block, width, axis=1)
 
 
-def _neighbourhood_min(grid: np.ndarray) -> np.ndarray:
-    """Minimum over each cell's 3x3 neighbourhood (edge cells use the neighbours they have)."""
-    padded = np.pad(grid, 1, mode="edge")
+def _interpolate(grid: np.ndarray, block: int, size: int, axis: int) -> np.ndarray:
+    """Values at pixels 0..size-1 along ``axis`` from values at block centres (i + ½)·block − ½,
+    linear between the two nearest centres and extrapolated past the first and last."""
+    count = grid.shape[axis]
+    if count == 1:
+        return np.repeat(grid, size, axis=axis)
+    position = (np.arange(size, dtype=np.float32) + 0.5) / block - 0.5  # in block-centre units
+    lower = np.clip(np.floor(position).astype(int), 0, count - 2)
+    weight = position - lower
+    shape = [1, 1]
+    shape[axis] = size
+    weight = weight.reshape(shape)
+    low, high = np.take(grid, lower, axis=axis), np.take(grid, lower + 1, axis=axis)
+    return (low + (high - low) * weight).astype(np.float32)
+
+
+def _neighbourhood(grid: np.ndarray, reduce) -> np.ndarray:
+    """``reduce`` (np.min or np.max) over each cell's 3x3 neighbourhood; the grid is extended
+    linearly past its edges (2·edge − inner), so an opening keeps a gradient up to the edge."""
+    padded = np.pad(grid, 1, mode="reflect", reflect_type="odd")
     rows, cols = grid.shape
     shifted = [padded[i:i + rows, j:j + cols] for i in range(3) for j in range(3)]
-    return np.min(shifted, axis=0)
+    return reduce(shifted, axis=0)
 
 
 def smooth_noise(signal: np.ndarray) -> np.ndarray:
@@ -247,11 +264,16 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
 def threshold_ink(signal: np.ndarray) -> tuple[np.ndarray, float]:
     """Background-free ink (≥ 0) -> (ink in [0, 1], threshold). Raises ValueError if there is no ink.
 
-    Pixels at or below Otsu's threshold t become 0; above it, (v − t) / (v_99 − t)
-    clipped to 1 keeps the anti-aliased edges' intensities, with v_99 the 99th
-    percentile of the ink so a few hot pixels do not dim the whole digit.
+    The threshold t is Otsu's, raised if needed to NOISE_SIGMAS noise deviations above
+    the background's median: with a small digit on a large noisy photo, Otsu alone
+    would split the noise itself (σ is estimated robustly, 1.4826 x the median absolute
+    deviation, since most pixels are background). Pixels at or below t become 0; above
+    it, (v − t) / (v_99 − t) clipped to 1 keeps the anti-aliased edges' intensities,
+    with v_99 the 99th percentile of the ink so a few hot pixels do not dim the digit.
     """
-    threshold = otsu_threshold(signal)
+    median = float(np.median(signal))
+    sigma = 1.4826 * float(np.median(np.abs(signal - median)))
+    threshold = max(otsu_threshold(signal), median + NOISE_SIGMAS * sigma)
     is_ink = signal > threshold
     fraction = float(is_ink.mean())
     if fraction == 0.0 or float(signal[is_ink].mean() - signal[~is_ink].mean()) < MIN_CONTRAST:

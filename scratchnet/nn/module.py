@@ -66,9 +66,15 @@ class Module:
 
     # -- registration -------------------------------------------------------------
     def __setattr__(self, name: str, value) -> None:
-        if "_parameters" not in self.__dict__:
+        d = self.__dict__
+        if "_parameters" not in d:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
-        params, buffers, modules = self._parameters, self._buffers, self._modules
+        # Fast path: forward() saves arrays for backward on every call; keep that cheap.
+        if not isinstance(value, (Parameter, Module)) and name not in d["_parameters"] \
+                and name not in d["_buffers"] and name not in d["_modules"]:
+            d[name] = value
+            return
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
             params[name] = value
         elif isinstance(value, Module):
@@ -77,9 +83,9 @@ class Module:
             buffers[name] = value
         elif name in params:  # e.g. ``self.bias = None``
             del params[name]
-        elif name in modules:
+        else:
             del modules[name]
-        object.__setattr__(self, name, value)
+        d[name] = value
 
     def register_buffer(self, name: str, array: np.ndarray) -> None:
         """A state array that is saved in ``state_dict`` but not trained (BatchNorm's running stats)."""

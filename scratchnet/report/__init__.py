@@ -11,13 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
+from ..data import load
 from ..nn import Parameter
+from ..train.modelfile import load_model
 from .html import render_report
 from .plots import first_layer_filters, plot_confusion, plot_curves, plot_filters, plot_mistakes
 from .run_files import RunFiles, read_run
 
 __all__ = ["write_report", "read_run", "RunFiles", "plot_curves", "plot_confusion", "plot_mistakes",
            "plot_filters", "first_layer_filters"]
+
+MAX_UNITS = 64  # first-layer units drawn in weights.png
 
 
 def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> Path:
@@ -26,9 +31,6 @@ def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> 
     ``test_images`` (uint8 (N, C, H, W), in the order of the saved predictions) are
     loaded from the run's dataset when not given.
     """
-    from .. import __version__
-    from ..train.modelfile import load_model  # imported here: scratchnet.train writes reports after training
-
     run = read_run(run_dir)
     loaded = load_model(run.model_path)
     classes = [row["class"] for row in run.metrics["per_class"]]
@@ -49,13 +51,11 @@ def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> 
 
 def _load_test_images(run: RunFiles) -> np.ndarray:
     """The run's test images, from its dataset (found as training found it), in prediction order."""
-    from ..data import load
-
     ds = load(run.config["dataset"], root=run.config.get("root"))
     index = run.test_index
     if index.size and (index.max() >= len(ds.y_test) or not np.array_equal(ds.y_test[index], run.y_true)):
         raise ValueError(f"the {run.config['dataset']} test set found in {ds.source} is not the one this run was "
-                         "scored on (its labels differ); pass the run's dataset with root in config.json")
+                         "scored on (its labels differ); set \"root\" in config.json to the dataset's folder")
     return ds.x_test[index]
 
 
@@ -65,7 +65,7 @@ def _plot_first_layer(model, input_shape: tuple[int, int, int], path: Path) -> P
         weight = getattr(module, "weight", None)
         if isinstance(weight, Parameter) and weight.data.ndim in (2, 4):
             filters = first_layer_filters(weight.data, input_shape)
-            shown = min(len(filters), 64)
+            shown = min(len(filters), MAX_UNITS)
             title = f"First layer ({name}: {type(module).__name__}), {shown} of {len(filters)} units"
-            return plot_filters(filters, path, title, max_units=64)
+            return plot_filters(filters, path, title, max_units=MAX_UNITS)
     raise ValueError(f"{type(model).__name__} has no Linear or Conv2d layer whose weights could be drawn")

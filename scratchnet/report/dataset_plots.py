@@ -27,10 +27,10 @@ def class_counts(counts: dict[str, np.ndarray], classes: list[str], title: str, 
     positions = np.arange(len(classes))
     for i, (split, values) in enumerate(counts.items()):
         bars = ax.bar(positions + (i - (len(counts) - 1) / 2) * width, values, width, label=f"{split} ({values.sum():,})")
-        ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=6.5, padding=1)
+        ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=6.5, padding=2, rotation=90)
     ax.set_xticks(positions, classes, rotation=30, ha="right")
     ax.set_ylabel("examples")
-    ax.set_ylim(0, 1.18 * max(int(v.max()) for v in counts.values()))
+    ax.set_ylim(0, 1.25 * max(int(v.max()) for v in counts.values()))
     ax.set_title(f"{title}: examples per class")
     ax.legend(loc="upper center", ncol=len(counts), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
@@ -51,8 +51,7 @@ def _mosaic(images: np.ndarray, labels: list[str], cols: int, title: str, path: 
         top, left = (i // cols) * cell_h + label_room, (i % cols) * cell_w
         canvas[top:top + h, left:left + w] = np.moveaxis(image, 0, -1) / vmax
     fig, ax = plt.subplots(figsize=(cols * cell_w / 22, rows * cell_h / 22))
-    cmap = plt.get_cmap("gray").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("gray").with_extremes(bad="white")
     ax.imshow(canvas[..., 0] if c == 1 else np.nan_to_num(canvas, nan=1.0), cmap=cmap, vmin=0, vmax=1,
               interpolation="nearest")
     for i, label in enumerate(labels):
@@ -88,8 +87,7 @@ def pixel_variance(variance: np.ndarray, title: str, path: Path) -> Path:
 
 def label_correlation(corr: np.ndarray, constant: np.ndarray, title: str, path: Path) -> Path:
     """Pearson r of each pixel with the label index; constant pixels (r undefined) in their own colour."""
-    cmap = plt.get_cmap("coolwarm").copy()
-    cmap.set_bad(UNDEFINED_COLOUR)
+    cmap = plt.get_cmap("coolwarm").with_extremes(bad=UNDEFINED_COLOUR)
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     limit = float(np.nanmax(np.abs(corr))) if np.isfinite(corr).any() else 1.0
     shown = ax.imshow(np.ma.masked_invalid(corr), cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")

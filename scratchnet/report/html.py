@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 
 from ..data import DATASETS
+from ..train.config import TrainConfig
 from .run_files import RunFiles
 
 PAGE = Template("""<!DOCTYPE html>
@@ -75,7 +76,6 @@ thead th { font-weight: 600; color: var(--muted); border-bottom: 2px solid var(-
 tbody tr:nth-child(even) { background: #fafbfc; }
 tr.summary td { font-weight: 600; background: var(--card); }
 tr.summary:first-of-type td { border-top: 2px solid var(--ink); }
-td.low { color: #b42318; }
 figure { margin: 0; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: var(--muted); font-size: .9rem; margin-top: .5rem; }
@@ -91,6 +91,10 @@ SETUP_FIELDS = [
     ("test_subset", "Test subset (images)"), ("seed", "Seed"),
 ]
 
+LOSS_NAMES = {"ce": "cross-entropy", "mse": "mean squared error on one-hot targets",
+              "bce": "binary cross-entropy on one-hot targets"}
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adagrad": "Adagrad", "rmsprop": "RMSprop"}
+
 
 def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], version: str) -> str:
     """The whole page as a string.
@@ -104,7 +108,7 @@ def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], ve
         title=escape(title),
         subtitle=f"Training run <code>{escape(str(run.run_dir))}</code>",
         css=CSS,
-        headline=headline_cards(metrics, run.run_dir),
+        headline=headline_cards(metrics),
         setup=setup_section(config, metrics, architecture),
         curves=figure(figures["curves"], curves_caption(config, metrics)),
         table=per_class_table(metrics),
@@ -112,8 +116,9 @@ def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], ve
                                                "Right: each row divided by its number of test images."),
         mistakes=figure(figures["mistakes"], "Misclassified test images, the most confident mistakes first, "
                                              "with the probability the model gave its wrong answer."),
-        weights=figure(figures["weights"], "The first layer's weights drawn as images: blue negative, red "
-                                           "positive, each unit on its own scale."),
+        weights=figure(figures["weights"], "The first layer's weights drawn as images, each unit on its own "
+                                           "scale: blue negative, white zero, red positive (for colour inputs, "
+                                           "each kernel's RGB weights stretched to the full range)."),
         reproduce=reproduce_section(config, run.run_dir),
         version=escape(version),
     )
@@ -135,7 +140,7 @@ def figure(path: Path, caption: str) -> str:
             f"<figcaption>{escape(caption)}</figcaption></figure>")
 
 
-def headline_cards(metrics: dict, run_dir: Path) -> str:
+def headline_cards(metrics: dict) -> str:
     epochs_run = metrics.get("epochs_run")
     best = metrics.get("best_epoch")
     cards = [
@@ -167,7 +172,9 @@ def setup_section(config: dict, metrics: dict, architecture: str) -> str:
     if "num_parameters" in metrics:
         model += f' <span class="note">({metrics["num_parameters"]:,} parameters)</span>'
     rows.append(("Model", model))
-    settings = {**config, "loss": metrics.get("loss") or config.get("loss")}  # "auto" resolved by training
+    loss = metrics.get("loss") or config.get("loss")  # metrics.json has "auto" resolved
+    settings = {**config, "loss": LOSS_NAMES.get(loss, loss),
+                "optimizer": OPTIMIZER_NAMES.get(config.get("optimizer"), config.get("optimizer"))}
     rows += [(label, escape(format_value(settings[key]))) for key, label in SETUP_FIELDS
              if settings.get(key) not in (None, {})]
     rows.append(("Validation split", escape(split_description(config))))
@@ -183,9 +190,10 @@ def split_description(config: dict) -> str:
     size = config.get("val_size")
     if not size:
         return "none: all training images were used for training"
-    held_out = f"{size:.0%} of the training images" if isinstance(size, float) and size < 1 else f"{size} images"
-    seed = config.get("split_seed", config.get("seed"))
-    return f"{held_out} held out for validation" + (f" (seed {seed})" if seed is not None else "")
+    held_out = f"{100 * size:g}% of the training images" if isinstance(size, float) else f"{size} images"
+    how = [f"seed {config['split_seed']}"] if "split_seed" in config else []
+    how += ["stratified by class"] if config.get("stratify") else []
+    return f"{held_out} held out for validation" + (f" ({', '.join(how)})" if how else "")
 
 
 def per_class_table(metrics: dict) -> str:
@@ -213,24 +221,41 @@ def reproduce_section(config: dict, run_dir: Path) -> str:
             f"<p>Rebuild this report from the run directory:</p><pre>{escape(rebuild)}</pre>")
 
 
-# The config keys that map one-to-one onto `scratchnet train` flags.
-TRAIN_FLAGS = ["dataset", "model", "loss", "optimizer", "lr", "epochs", "batch_size", "val_size", "seed", "out"]
+# Always written out, even at their defaults: the settings a reader looks for first.
+ALWAYS_SHOWN = ("dataset", "model", "loss", "optimizer", "lr", "epochs", "batch_size", "val_size", "seed", "out")
+FLAGS = {"class_weights": "--class-weight", "early_stopping_patience": "--early-stopping"}
 
 
 def train_arguments(config: dict) -> list[str]:
-    """``scratchnet train`` arguments for the settings in ``config`` (shell-quoted)."""
+    """``scratchnet train`` flags that repeat ``config``, one string per flag with its value(s).
+
+    The common settings always appear; every other one only when it differs from
+    ``TrainConfig``'s default, so the command stays short. None means "not set".
+    """
+    defaults = TrainConfig().to_dict()
+    keys = [key for key in ALWAYS_SHOWN if key in config] + [key for key in config if key not in ALWAYS_SHOWN]
     args = []
-    for key in TRAIN_FLAGS:
-        if config.get(key) is not None:
-            args += [f"--{key.replace('_', '-')}", shlex.quote(format_value(config[key]))]
+    for key in keys:
+        value = config[key]
+        if value is None or (key not in ALWAYS_SHOWN and key in defaults and value == defaults[key]):
+            continue
+        flag = FLAGS.get(key, "--" + key.replace("_", "-"))
+        if key == "class_weights":
+            args += [f"{flag} {shlex.quote(f'{name}={format_value(weight)}')}" for name, weight in value.items()]
+        elif isinstance(value, bool):  # --stratify, --no-restore-best: only the non-default side has a flag
+            args.append(flag if value else flag.replace("--", "--no-", 1))
+        elif isinstance(value, list):  # --betas B1 B2
+            args.append(" ".join([flag, *(shlex.quote(format_value(v)) for v in value)]))
+        else:
+            args.append(f"{flag} {shlex.quote(format_value(value))}")
     return args
 
 
-def wrap_command(command: str, flags: list[str], width: int = 78) -> str:
-    """``command`` and its ``flags`` (flag, value, flag, value, ...) over lines that end in
-    backslashes, at most ``width`` characters wide where possible, each flag beside its value."""
+def wrap_command(command: str, args: list[str], width: int = 78) -> str:
+    """``command`` and its ``args`` (each a flag with its values) over lines ending in
+    backslashes, at most ``width`` characters wide where possible."""
     lines = [command]
-    for piece in (f"{flag} {value}" for flag, value in zip(flags[::2], flags[1::2])):
+    for piece in args:
         if len(lines[-1]) + 1 + len(piece) > width:
             lines[-1] += " \\"
             lines.append("    " + piece)
@@ -240,9 +265,9 @@ def wrap_command(command: str, flags: list[str], width: int = 78) -> str:
 
 
 def format_value(value) -> str:
-    """Numbers as written by hand (0.001, not 0.0010000000474974513); class weights as "Sandal: 2, ..."."""
+    """Floats in their shortest exact form (0.001); class weights as "Sandal: 2.0, Sneaker: 2.0"."""
     if isinstance(value, float):
-        return f"{value:g}"
+        return repr(value)
     if isinstance(value, dict):
         return ", ".join(f"{key}: {format_value(v)}" for key, v in value.items())
     return str(value)

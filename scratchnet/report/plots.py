@@ -19,6 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402
 DPI = 110
 TRAIN_COLOUR, VAL_COLOUR, BEST_COLOUR = "#1f77b4", "#d62728", "#555555"
 MAX_ANNOTATED_CLASSES = 20  # beyond this a confusion matrix's cells are too small for numbers
+DIVERGING = matplotlib.colormaps["RdBu_r"]  # weights: blue negative, white zero, red positive
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -121,27 +122,52 @@ def plot_mistakes(
         fig = plt.figure(figsize=(6, 1.2))
         fig.text(0.5, 0.5, "No misclassified test images.", ha="center", va="center", fontsize=13)
         return _save(fig, path)
-    cols = min(columns, len(shown))
-    rows = math.ceil(len(shown) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.55 * cols, 1.95 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, i in zip(axes.ravel(), shown):
-        _show_image(ax, images[i])
-        ax.set_title(f"true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]} ({confidence[i]:.0%})",
-                     fontsize=7.5, color="#a00000", loc="center")
-    fig.suptitle(f"{len(wrong)} of {len(y_true)} test images misclassified; "
-                 f"the {len(shown)} most confident mistakes", fontsize=11)
-    fig.tight_layout()
-    return _save(fig, path)
+    tiles = np.stack([_to_rgb(images[i]) for i in shown])
+    captions = [f"true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]} ({confidence[i]:.0%})" for i in shown]
+    title = f"{len(wrong)} of {len(y_true)} test images misclassified; the {len(shown)} most confident mistakes"
+    return _save(_tile_figure(tiles, captions, title, columns, caption_colour="#a00000"), path)
 
 
-def _show_image(ax, image: np.ndarray) -> None:
-    """Draw one (C, H, W) uint8 image: gray for one channel, colour for three."""
-    if image.shape[0] == 1:
-        ax.imshow(image[0], cmap="gray", vmin=0, vmax=255)
-    else:
-        ax.imshow(np.transpose(image[:3], (1, 2, 0)))
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    """One (C, H, W) uint8 image -> (H, W, 3) floats in [0, 1]: gray repeated, or its colour."""
+    rgb = np.repeat(image[:1], 3, axis=0) if image.shape[0] == 1 else image[:3]
+    return np.transpose(rgb, (1, 2, 0)).astype(np.float32) / 255.0
+
+
+# -- tile grids -----------------------------------------------------------------------
+TILE_PIXELS = 56  # tiles are enlarged (nearest neighbour) to about this side
+TILE_INCHES = 1.4
+GAP_PIXELS = 6
+
+
+def _tile_figure(tiles: np.ndarray, captions: list[str], title: str, columns: int,
+                 caption_colour: str = "black") -> Figure:
+    """Tiles (n, h, w, 3) in [0, 1] in rows of ``columns`` on white, each under its caption.
+
+    Drawn as one image on one axes (dozens of small axes would take seconds to lay out);
+    captions are placed in the image's pixel coordinates.
+    """
+    n, height, width, _ = tiles.shape
+    zoom = max(1, round(TILE_PIXELS / max(height, width)))
+    tiles = tiles.repeat(zoom, axis=1).repeat(zoom, axis=2)
+    height, width = height * zoom, width * zoom
+    lines = max(caption.count("\n") + 1 for caption in captions)
+    caption_px = round(0.16 * lines * max(height, width))  # room for the caption's lines above each tile
+    cell_h, cell_w = caption_px + height + GAP_PIXELS, width + GAP_PIXELS
+    columns = min(columns, n)
+    rows = math.ceil(n / columns)
+    canvas = np.ones((rows * cell_h, columns * cell_w - GAP_PIXELS, 3), dtype=np.float32)
+    inches_per_px = TILE_INCHES / max(height, width)
+    fig = plt.figure(figsize=(canvas.shape[1] * inches_per_px, canvas.shape[0] * inches_per_px + 0.45))
+    ax = fig.add_axes((0, 0, 1, canvas.shape[0] * inches_per_px / fig.get_figheight()))
+    for k, (tile, caption) in enumerate(zip(tiles, captions)):
+        top, left = (k // columns) * cell_h + caption_px, (k % columns) * cell_w
+        canvas[top:top + height, left:left + width] = tile
+        ax.text(left + width / 2, top - 2, caption, ha="center", va="bottom", fontsize=7.5, color=caption_colour)
+    ax.imshow(canvas, interpolation="nearest")
+    ax.axis("off")
+    fig.suptitle(title, fontsize=11, y=1.0, va="top")
+    return fig
 
 
 # -- first-layer weights -----------------------------------------------------------------
@@ -172,21 +198,15 @@ def plot_filters(filters: np.ndarray, path: str | Path, title: str, max_units: i
     every unit is visible however large its weights.
     """
     filters = np.asarray(filters, dtype=np.float32)[:max_units]
-    count = len(filters)
-    cols = min(8, count)
-    rows = math.ceil(count / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.5), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for k, (ax, tile) in enumerate(zip(axes.ravel(), filters)):
-        if tile.shape[0] == 3:
-            low, high = tile.min(), tile.max()
-            ax.imshow(np.transpose((tile - low) / max(high - low, 1e-12), (1, 2, 0)), interpolation="nearest")
-        else:
-            mean = tile.mean(axis=0)
-            limit = max(float(np.abs(mean).max()), 1e-12)
-            ax.imshow(mean, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-        ax.set_title(str(k), fontsize=7, pad=2)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return _save(fig, path)
+    tiles = np.stack([_filter_to_rgb(f) for f in filters])
+    return _save(_tile_figure(tiles, [str(k) for k in range(len(tiles))], title, columns=8), path)
+
+
+def _filter_to_rgb(weights: np.ndarray) -> np.ndarray:
+    """One filter (C, h, w) -> (h, w, 3) in [0, 1]: colour if C = 3, else the diverging map."""
+    if weights.shape[0] == 3:
+        low, high = weights.min(), weights.max()
+        return np.transpose((weights - low) / max(high - low, 1e-12), (1, 2, 0))
+    mean = weights.mean(axis=0)
+    limit = max(float(np.abs(mean).max()), 1e-12)
+    return DIVERGING(0.5 + 0.5 * mean / limit)[..., :3].astype(np.float32)

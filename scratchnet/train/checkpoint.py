@@ -3,8 +3,9 @@
 Written atomically at the end of every epoch. Layout (no pickle anywhere):
 
 - ``checkpoint``: uint8 UTF-8 JSON ``{"format": "scratchnet-checkpoint", "format_version": 1,
-  "epoch" (epochs completed), "history" (rows of history.csv), "best_epoch", "best_val_loss",
-  "epochs_without_improvement", "stopped_early", "optimizer", "scheduler", "rng"}``;
+  "epoch" (epochs completed), "spec" (the model's layers), "history" (rows of history.csv),
+  "best_epoch", "best_val_loss", "epochs_without_improvement", "stopped_early", "optimizer",
+  "scheduler", "rng"}``;
   ``optimizer`` is the optimizer's ``state_dict`` with each array replaced by
   ``{"__array__": "<name>"}``, ``rng`` the default generator's ``bit_generator.state``;
 - ``model/<key>``: the current weights; ``best/<key>``: the weights of the best epoch;
@@ -30,6 +31,7 @@ class TrainingState:
     """Where a run stands after ``epoch`` completed epochs (0: before training)."""
 
     epoch: int
+    spec: dict
     model: dict[str, np.ndarray]
     best_model: dict[str, np.ndarray]
     optimizer: dict
@@ -49,6 +51,7 @@ def save_checkpoint(path: str | Path, state: TrainingState) -> None:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "epoch": state.epoch,
+        "spec": state.spec,
         "history": state.history,
         "best_epoch": state.best_epoch,
         "best_val_loss": state.best_val_loss,
@@ -76,6 +79,7 @@ def load_checkpoint(path: str | Path) -> TrainingState:
                          f"this one reads {FORMAT_VERSION}); upgrade scratchnet to resume it")
     return TrainingState(
         epoch=meta["epoch"],
+        spec=meta["spec"],
         model=_prefixed(arrays, "model/"),
         best_model=_prefixed(arrays, "best/"),
         optimizer=_unpack(meta["optimizer"], arrays),

@@ -19,7 +19,8 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The fraction of predictions equal to the true label."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.size == 0:
-        raise ValueError(f"accuracy needs two non-empty label arrays of one shape, got {y_true.shape} and {y_pred.shape}")
+        raise ValueError(f"accuracy needs two non-empty label arrays of one shape, "
+                         f"got {y_true.shape} and {y_pred.shape}")
     return float(np.mean(y_true == y_pred))
 
 

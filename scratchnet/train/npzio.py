@@ -60,5 +60,6 @@ def load_npz(path: str | Path, expected: str) -> dict[str, np.ndarray]:
         raise ValueError(f"{path} is corrupted or truncated ({err}); expected {expected}") from None
     except ValueError as err:
         if "allow_pickle" in str(err):
-            raise ValueError(f"{path} holds pickled objects, which scratchnet never loads; expected {expected}") from None
+            raise ValueError(f"{path} holds pickled objects, which scratchnet never loads; "
+                             f"expected {expected}") from None
         raise ValueError(f"{path} is corrupted ({err}); expected {expected}") from None

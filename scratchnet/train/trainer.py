@@ -118,10 +118,10 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: bool = True,
         config = TrainConfig.from_dict({**config.to_dict(), "out": str(run_dir)})
         session = _prepare(config, run_dir, quiet)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
-    state = TrainingState(epoch=0, model=session.model.state_dict(), best_model=session.model.state_dict(),
-                          optimizer=session.optimizer.state_dict(), scheduler=_scheduler_state(session),
-                          rng=default_generator().bit_generator.state)
+    _write_config(run_dir, config)
+    state = TrainingState(epoch=0, spec=session.spec, model=session.model.state_dict(),
+                          best_model=session.model.state_dict(), optimizer=session.optimizer.state_dict(),
+                          scheduler=_scheduler_state(session), rng=default_generator().bit_generator.state)
     save_checkpoint(run_dir / CHECKPOINT, state)
     return _run(session, state, report, on_epoch_end)
 
@@ -148,13 +148,13 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
         if state.epoch >= config.epochs:
             raise ValueError(f"{run_dir} has already trained {state.epoch} of {config.epochs} epochs; "
                              f"pass a larger number of epochs (more than {state.epoch}) to train further")
-        session = _prepare(config, run_dir, quiet)
+        session = _prepare(config, run_dir, quiet, spec=state.spec)
     session.model.load_state_dict(state.model)
     session.optimizer.load_state_dict(state.optimizer)
     if session.scheduler is not None:
         session.scheduler.load_state_dict(state.scheduler)
     default_generator().bit_generator.state = state.rng
-    (run_dir / CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    _write_config(run_dir, config)
     session.say(f"resuming {run_dir} after epoch {state.epoch}")
     return _run(session, state, report, on_epoch_end)
 
@@ -171,22 +171,27 @@ def _settings_checked():
         raise ConfigError(str(err)) from None
 
 
+def _write_config(run_dir: Path, config: TrainConfig) -> None:
+    (run_dir / CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
 def _default_out(config: TrainConfig) -> str:
     model = Path(config.model).stem if config.model.endswith((".json", ".toml")) else config.model
     return f"runs/{config.dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 # -- preparation: every check happens here, before any training -------------------------------------------------
-def _prepare(config: TrainConfig, run_dir: Path, quiet: bool) -> _Session:
+def _prepare(config: TrainConfig, run_dir: Path, quiet: bool, spec: dict | None = None) -> _Session:
+    """Check every setting, build the model (from ``spec`` when resuming) and load the data."""
     info = data.registry.info(config.dataset)
     classes = list(info.classes)
     unknown = sorted(set(config.class_weights) - set(classes))
     if unknown:
         raise ValueError(f"class weights name {', '.join(map(repr, unknown))}, not classes of {config.dataset}; "
                          f"its classes are {', '.join(classes)}")
-    if config.model.endswith((".json", ".toml")):
+    if spec is None and config.model.endswith((".json", ".toml")):
         spec = load_spec(config.model)
-    else:
+    elif spec is None:
         spec = zoo.spec(config.model, info.image_shape, len(classes))
     manual_seed(config.seed)
     model = build_model(spec, info.image_shape, len(classes))
@@ -251,7 +256,8 @@ def _run(session: _Session, state: TrainingState, report: bool, on_epoch_end) ->
     config = session.config
     session.say(_describe(session))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
-    with threads:
+    # Overflow warnings would only precede _check_finite's clearer message about divergence.
+    with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
             for epoch in range(state.epoch + 1, config.epochs + 1):
                 row = _train_epoch(session, state, epoch)

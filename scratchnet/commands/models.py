@@ -1,0 +1,42 @@
+"""``scratchnet models``: the model zoo, with parameter counts on MNIST- and CIFAR-shaped input."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import zoo
+from ..cli import UsageError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "models", help="list the model zoo with parameter counts",
+        description="The zoo: every architecture of the SEEDS reports by name, plus stronger CNNs. Parametric "
+                    "names (cnnK-N-P, mlp2-H1-H2) take any values, e.g. cnn5-128-0.25. Pass a name to "
+                    "`scratchnet train --model`, or a JSON/TOML file listing layers in the same form "
+                    "(`scratchnet models --spec NAME` prints one).",
+    )
+    parser.add_argument("--spec", metavar="NAME", help="print the layer spec of NAME (for 1x28x28 input) as JSON")
+    parser.set_defaults(func=run_models)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    if args.spec is None:
+        print(table())
+        return 0
+    try:
+        print(json.dumps(zoo.spec(args.spec), indent=2))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
+def table() -> str:
+    """One row per architecture: its name, parameters on 1x28x28 and on 3x32x32 input, description."""
+    rows = [("MODEL", "1x28x28", "3x32x32", "DESCRIPTION")]
+    for arch in zoo.ARCHITECTURES:
+        counts = [f"{zoo.num_parameters(arch.example, shape):,}" for shape in (zoo.MNIST_SHAPE, zoo.CIFAR_SHAPE)]
+        name = arch.template if arch.template == arch.example else f"{arch.template} (e.g. {arch.example})"
+        rows.append((name, *counts, arch.description))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}" for row in rows)

@@ -1,0 +1,107 @@
+"""What an experiment runs with: its output folder, full or quick scale, where data is, and trained runs.
+
+``Context.train(name, **settings)`` trains one ``TrainConfig`` into ``out/<name>`` with
+``scratchnet.train.fit``; a run already finished there (``metrics.json``) is read back
+instead, and an interrupted one is resumed, so re-running an experiment continues it.
+In quick mode every run keeps ``QUICK`` images and at most ``QUICK_EPOCHS`` epochs.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import data
+from ..data import locate
+from ..data.dataset import not_found_message
+
+QUICK = {"train_subset": 600, "val_size": 100, "test_subset": 200}
+QUICK_EPOCHS = 2
+MNIST_STAND_IN = "mnist-10k"  # the 10,000-digit MNIST subset that stands in when full MNIST is absent
+
+
+@dataclass
+class FinishedRun:
+    """A finished training run: its directory, metrics.json and history.csv rows (floats)."""
+
+    run_dir: Path
+    metrics: dict
+    history: list[dict]
+
+    @classmethod
+    def read(cls, run_dir: Path) -> "FinishedRun":
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        with (run_dir / "history.csv").open(newline="", encoding="utf-8") as f:
+            history = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
+        return cls(run_dir, metrics, history)
+
+
+def find_data(dataset: str, root: str | None) -> str:
+    """The folder to load ``dataset`` from, without downloading.
+
+    Full MNIST is looked for first; when it is absent, a ``mnist-10k`` folder next to any
+    place MNIST is searched (e.g. ``ROOT/mnist-10k``) stands in. Raises
+    DatasetNotFoundError saying where it looked and how to get the data.
+    """
+    info = data.registry.info(dataset)
+    location, looked = locate.find(info, root)
+    if location is not None:
+        return str(location.folder)
+    if dataset == "mnist":
+        for folder, _ in locate.candidates(dataset, root):
+            stand_in = folder.parent / MNIST_STAND_IN
+            if locate.find(info, stand_in)[0] is not None:
+                return str(stand_in)
+        looked.append(f"{MNIST_STAND_IN} next to each of those places: not found")
+    raise data.DatasetNotFoundError(not_found_message(info, looked, None))
+
+
+@dataclass
+class Context:
+    """``out``: the experiment's folder; ``quick``: scaled down; ``root``: where datasets are
+    looked for (see ``scratchnet.data.locate``); ``jobs``: worker processes for grids."""
+
+    out: Path
+    quick: bool = False
+    root: str | None = None
+    jobs: int | None = None
+    quiet: bool = False
+
+    def settings(self, quick: dict | None = None, **settings) -> dict:
+        """TrainConfig settings with the dataset's folder resolved; in quick mode scaled down by
+        ``QUICK``, at most ``QUICK_EPOCHS`` epochs, then the experiment's own ``quick`` overrides."""
+        settings = {**settings, "root": find_data(settings["dataset"], self.root)}
+        if self.quick:
+            settings.update(QUICK, epochs=min(settings.get("epochs", QUICK_EPOCHS), QUICK_EPOCHS), **(quick or {}))
+        return settings
+
+    def train(self, name: str, quick: dict | None = None, **settings) -> FinishedRun:
+        """Train (or read back, or resume) the run ``out/<name>`` with these TrainConfig settings
+        (``quick``: overrides for quick mode, see ``settings``)."""
+        from ..train import TrainConfig, fit, resume
+
+        run_dir = self.out / name
+        if not (run_dir / "metrics.json").is_file():
+            if (run_dir / "config.json").is_file():
+                resume(run_dir, quiet=self.quiet, report=not self.quick)
+            else:
+                config = TrainConfig.from_dict({**self.settings(quick, **settings), "out": str(run_dir)})
+                fit(config, quiet=self.quiet, report=not self.quick)
+        return FinishedRun.read(run_dir)
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+
+def data_description(run: FinishedRun, quick: bool) -> str:
+    """What a run's numbers were measured on, e.g. "MNIST 10k subset (...)", plus the quick scale."""
+    info = data.registry.info(run.metrics["dataset"])
+    text = run.metrics.get("dataset_note") or f"{info.title} ({info.train_size:,} training / {info.test_size:,} test images)"
+    if quick:
+        config = json.loads((run.run_dir / "config.json").read_text(encoding="utf-8"))
+        text += (f"; QUICK: {config['train_subset']:,} training images ({config['val_size']} held out for "
+                 f"validation), {config['test_subset']:,} test images, {config['epochs']} epoch(s)")
+    return text
+

@@ -1,0 +1,189 @@
+"""Grid search: every combination of some settings, trained in parallel worker processes.
+
+    grid = parse_grid(["model=cnn3-128-0.1,cnn3-256-0.1", "lr=1e-3,3e-4"])
+    trials = expand({"dataset": "fashion-mnist", "epochs": 5}, grid)      # 4 trials
+    results = run_grid(trials, "runs/search", jobs=2)                       # rows sorted by val_loss
+    print(format_table(results, metric="val_loss"))
+
+Each trial is a dict of ``TrainConfig`` settings trained into ``OUT/trials/<trial name>``.
+A trial counts as finished when its directory holds ``metrics.json``: re-running the same
+search skips it (and resumes a trial that was interrupted mid-run), so a search is resumable.
+Workers use ONE BLAS thread each: N processes on N cores beat one process with N
+threads for the small matrices of these models, and never oversubscribe the machine.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from threadpoolctl import threadpool_limits
+
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+RESULTS = "results.csv"
+# Sorted descending (higher is better); every other metric is sorted ascending (losses, times).
+HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
+
+TrialFn = Callable[[dict, str], None]
+
+
+class Trial(NamedTuple):
+    """One point of a grid: its directory name, all its settings, and the grid's values alone."""
+
+    name: str
+    settings: dict
+    grid_values: dict
+
+
+def parse_value(text: str):
+    """A setting's value from the command line: JSON when it parses (1e-3, 5, true, null), else the text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_grid(entries: list[str]) -> dict[str, list]:
+    """``["lr=1e-3,3e-4", "model=a,b"]`` → ``{"lr": [0.001, 0.0003], "model": ["a", "b"]}``."""
+    grid: dict[str, list] = {}
+    for entry in entries:
+        key, sep, values = entry.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise ValueError(f"grid entry {entry!r} must look like KEY=VALUE1,VALUE2 (e.g. lr=1e-3,3e-4)")
+        if key in grid:
+            raise ValueError(f"grid key {key!r} is given twice; list all its values in one entry: {key}=A,B")
+        grid[key] = [parse_value(v.strip()) for v in values.split(",")]
+    return grid
+
+
+def trial_name(settings: dict) -> str:
+    """A directory name for a trial's grid settings, e.g. ``model-cnn3-128-0.1_lr-0.001``."""
+    return "_".join(f"{key}-{value}" for key, value in settings.items()).replace("/", "-").replace(" ", "")
+
+
+def expand(base: dict, grid: dict[str, list]) -> list[Trial]:
+    """A Trial for every combination of the grid's values on top of ``base``, in grid order."""
+    keys = list(grid)
+    trials = []
+    for values in itertools.product(*(grid[key] for key in keys)):
+        chosen = dict(zip(keys, values))
+        trials.append(Trial(trial_name(chosen), {**base, **chosen}, chosen))
+    return trials
+
+
+def train_trial(settings: dict, run_dir: str) -> None:
+    """Train one trial with ``scratchnet.train.fit`` (quietly, no report), or resume it if interrupted."""
+    from ..train import TrainConfig, fit, resume
+
+    if (Path(run_dir) / "config.json").exists():
+        resume(run_dir, quiet=True, report=False)
+    else:
+        fit(TrainConfig.from_dict({**settings, "out": run_dir, "threads": 1}), quiet=True, report=False)
+
+
+def summarize(run_dir: Path) -> dict:
+    """The scalar values of a finished trial's metrics.json, plus the best epoch's validation loss
+    and accuracy from history.csv when there is one (the row with the minimum val_loss)."""
+    metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
+    row = {key: value for key, value in metrics.items() if isinstance(value, (int, float, str)) and key != "dataset_note"}
+    if (run_dir / HISTORY).is_file():
+        with (run_dir / HISTORY).open(newline="", encoding="utf-8") as f:
+            history = list(csv.DictReader(f))
+        if history:
+            best = min(history, key=lambda r: float(r["val_loss"]))
+            row["val_loss"], row["val_accuracy"] = float(best["val_loss"]), float(best["val_accuracy"])
+    return row
+
+
+def _limit_blas() -> None:
+    """Worker initializer: one BLAS thread for the rest of the worker's life."""
+    threadpool_limits(limits=1)
+
+
+def _run_one(trial: TrialFn, settings: dict, run_dir: str) -> None:
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    trial(settings, run_dir)
+
+
+def run_grid(trials: list[Trial], out: str | Path, jobs: int | None = None,
+             metric: str = "val_loss", trial: TrialFn = train_trial,
+             progress: Callable[[str], None] | None = print) -> list[dict]:
+    """Run the unfinished ``trials`` in ``jobs`` worker processes (default: the number of cores),
+    write ``OUT/results.csv`` sorted by ``metric`` and return its rows.
+
+    ``trial(settings, run_dir)`` must be a module-level function (it is pickled to the
+    workers) that leaves ``metrics.json`` in ``run_dir``. A trial that raises stops the
+    search with its error once the running trials are done; finished trials stay finished.
+    """
+    jobs = jobs or os.cpu_count() or 1
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    out = Path(out)
+    names = [t.name for t in trials]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"the grid lists these trials more than once: {', '.join(duplicates)}")
+    say = progress or (lambda message: None)
+    todo = [t for t in trials if not (out / "trials" / t.name / METRICS).is_file()]
+    if len(todo) < len(trials):
+        say(f"skipping {len(trials) - len(todo)} finished trial(s) in {out / 'trials'}")
+    if todo:
+        say(f"running {len(todo)} trial(s) in {min(jobs, len(todo))} worker process(es)")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_limit_blas) as pool:
+            futures = {t.name: pool.submit(_run_one, trial, t.settings, str(out / "trials" / t.name)) for t in todo}
+            for name, future in futures.items():
+                future.result()
+                say(f"finished {name}")
+    rows = [{"trial": t.name, **t.grid_values, **summarize(out / "trials" / t.name),
+             "run_dir": str(out / "trials" / t.name)} for t in trials]
+    rows = sort_rows(rows, metric)
+    write_csv(rows, out / RESULTS)
+    return rows
+
+
+def sort_rows(rows: list[dict], metric: str) -> list[dict]:
+    """Rows best first by ``metric``: descending for accuracy-like metrics, ascending otherwise."""
+    missing = [row["trial"] for row in rows if not isinstance(row.get(metric), (int, float))]
+    if missing:
+        known = sorted({key for row in rows for key, value in row.items() if isinstance(value, (int, float))})
+        raise ValueError(f"metric {metric!r} is missing from trial(s) {', '.join(missing)}; "
+                         f"numeric columns are {', '.join(known)}")
+    descending = any(word in metric for word in HIGHER_IS_BETTER)
+    return sorted(rows, key=lambda row: row[metric], reverse=descending)
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    return columns
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=_columns(rows))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """``rows`` as an aligned text table (numbers right-aligned), one line per row after the header."""
+    columns = columns or [c for c in _columns(rows) if c != "run_dir"]
+    cells = [[_cell(row.get(column, "")) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    numeric = [all(isinstance(row.get(column), (int, float)) for row in rows) for column in columns]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(values) for values in cells)])

@@ -1,0 +1,152 @@
+"""Batch normalisation (``torch.nn.BatchNorm1d`` / ``BatchNorm2d``) with PyTorch's exact semantics.
+
+Statistics are per channel c, over every other axis: for x of shape (N, C), (N, C, L) or
+(N, C, H, W), M = N (·L or ·H·W) values per channel.
+
+Training (and whenever ``track_running_stats=False``) uses the batch statistics:
+
+    μ = mean(x),  σ² = mean((x - μ)²)   (biased),   x̂ = (x - μ) / √(σ² + eps)
+    y = γ · x̂ + β                        (γ = weight, β = bias, both (C,); absent if affine=False)
+
+and, with ``track_running_stats``, updates the buffers with f = momentum, or with
+f = 1 / num_batches_tracked (a cumulative average) when momentum is None:
+
+    running_mean = (1 - f) · running_mean + f · μ
+    running_var  = (1 - f) · running_var  + f · σ² · M / (M - 1)   (unbiased, as PyTorch)
+
+Evaluation uses the running statistics in place of μ and σ².
+
+Backward (training mode, batch statistics), with g = dL/dy and sums over the M values
+of each channel:
+
+    dL/dβ = Σ g                      (C,)
+    dL/dγ = Σ g · x̂                  (C,)
+    dL/dx = γ / (M √(σ² + eps)) · (M · g - Σ g - x̂ · Σ g · x̂)     (shape of x)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import init
+from .module import Module, Parameter
+
+
+def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
+    """(C,) -> (C, 1, ...) so it broadcasts against an (N, C, ...) array of ``ndim`` axes."""
+    return v.reshape(v.shape + (1,) * (ndim - 2))
+
+
+class _BatchNorm(Module):
+    """Shared implementation; subclasses set the accepted input ranks in ``_ranks``."""
+
+    _ranks: tuple[int, ...] = ()
+    _layouts = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, dtype=np.float32):
+        super().__init__()
+        if not isinstance(num_features, (int, np.integer)) or num_features <= 0:
+            raise ValueError(f"{type(self).__name__} needs a positive num_features, got {num_features!r}")
+        if eps <= 0:
+            raise ValueError(f"{type(self).__name__}: eps must be positive, got {eps}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1] or None, got {momentum}")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        if self.affine:
+            self.weight = Parameter(init.ones_(np.empty(num_features, dtype=dtype)))
+            self.bias = Parameter(init.zeros_(np.empty(num_features, dtype=dtype)))
+        else:
+            self.weight = self.bias = None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        self._state = None  # (x - μ, 1/√(σ² + eps)) saved for backward
+
+    # -- helpers --------------------------------------------------------------------
+    def _check(self, x) -> None:
+        layouts = " or ".join(self._layouts[r] for r in self._ranks)
+        shape = getattr(x, "shape", None)
+        if not isinstance(x, np.ndarray) or x.ndim not in self._ranks or shape[1] != self.num_features:
+            got = shape if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"{self!r}: expected input of shape {layouts} with C={self.num_features}, got {got}")
+        if x.dtype.kind != "f" or (self.affine and x.dtype != self.weight.dtype):
+            raise ValueError(f"{self!r}: expected a float input matching the layer's dtype, got {x.dtype}; "
+                             "convert with x.astype(np.float32) (or call model.double() for float64)")
+
+    @staticmethod
+    def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Σ a·b over every axis but the channel axis 1, without a temporary product array."""
+        axes = "nclw"[: a.ndim]
+        return np.einsum(f"{axes},{axes}->c", a, b)
+
+    def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        self.num_batches_tracked += 1
+        f = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        self.running_mean *= 1 - f
+        self.running_mean += f * mean
+        self.running_var *= 1 - f
+        self.running_var += f * var * (count / (count - 1))
+
+    # -- forward / backward ------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        count = x.size // self.num_features
+        if self.training or not self.track_running_stats:
+            if count <= 1:
+                raise ValueError(f"{self!r}: expected more than 1 value per channel when training, got input "
+                                 f"of shape {x.shape}; use a batch of at least 2 samples")
+            mean = x.mean(axis=axes)
+            centered = x - _per_channel(mean, x.ndim)
+            var = self._channel_dot(centered, centered) / count
+            if self.training and self.track_running_stats:
+                self._update_running_stats(mean, var, count)
+        else:
+            mean, var = self.running_mean, self.running_var
+            centered = x - _per_channel(mean, x.ndim)
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
+        scale = inv_std * self.weight.data if self.affine else inv_std
+        self._state = (centered, inv_std) if self.training else None
+        out = None if self.training else centered  # in eval nothing is kept, so reuse the temporary
+        y = np.multiply(centered, _per_channel(scale, x.ndim), out=out)
+        if self.affine:
+            y += _per_channel(self.bias.data, x.ndim)
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        centered, inv_std = self._saved(self._state)
+        if getattr(grad_output, "shape", None) != centered.shape:
+            raise ValueError(f"{self!r}: expected grad_output of shape {centered.shape}, "
+                             f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
+        axes = (0,) + tuple(range(2, centered.ndim))
+        count = centered.size // self.num_features
+        sum_g = grad_output.sum(axis=axes)
+        sum_g_xhat = self._channel_dot(grad_output, centered) * inv_std  # Σ g·x̂
+        if self.affine:
+            self.weight.accumulate(sum_g_xhat)
+            self.bias.accumulate(sum_g)
+        k = inv_std * self.weight.data if self.affine else inv_std  # γ/√(σ²+eps)
+        # dx = k·g - k·x̂·Σg·x̂/M - k·Σg/M, with x̂ = centered·inv_std
+        ndim = centered.ndim
+        grad_input = grad_output * _per_channel(k, ndim)
+        grad_input -= centered * _per_channel(k * inv_std * sum_g_xhat / count, ndim)
+        grad_input -= _per_channel(k * sum_g / count, ndim)
+        return grad_input
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """``torch.nn.BatchNorm1d`` for (N, C) or (N, C, L) inputs."""
+
+    _ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """``torch.nn.BatchNorm2d`` for (N, C, H, W) inputs."""
+
+    _ranks = (4,)

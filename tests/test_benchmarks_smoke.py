@@ -1,0 +1,73 @@
+"""Smoke tests of benchmarks/: every code path runs for a step or two at tiny sizes, so the
+benchmarks cannot rot. They check the structure of the output, never the speed."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+if importlib.util.find_spec("torch") is None or importlib.util.find_spec("sklearn") is None:
+    pytest.skip("the benchmarks compare with PyTorch and scikit-learn (the test extra)", allow_module_level=True)
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import common  # noqa: E402  (benchmarks/common.py)
+import engine  # noqa: E402
+
+
+def test_gemm_flops_are_counted_per_layer():
+    # MLP: 2·(784·256 + 256·128 + 128·10) per sample forward, 3 GEMMs per layer when training.
+    mlp = common.WORKLOADS["mlp-b64"]
+    assert common.forward_gemm_flops(mlp.layers, mlp.input_shape) == 469_504
+    assert common.step_gemm_flops(mlp) == 3 * 469_504
+    assert common.step_gemm_flops(common.WORKLOADS["mlp-infer-b1000"]) == 469_504
+    # CNN3-512: conv 26·26·(1·9)·32, conv 11·11·(32·9)·64, then 1600·512 and 512·10, times 2.
+    cnn = common.WORKLOADS["cnn3-512-0.1"]
+    expected = 2 * (26 * 26 * 9 * 32 + 11 * 11 * 32 * 9 * 64 + 1600 * 512 + 512 * 10)
+    assert common.forward_gemm_flops(cnn.layers, cnn.input_shape) == expected
+
+
+def test_workload_survives_json():
+    for workload in common.WORKLOADS.values():
+        assert common.Workload.from_json(json.loads(json.dumps(workload.to_json()))) == workload
+
+
+def test_engine_workloads_are_the_issue_2_ones():
+    assert [common.WORKLOADS[name].batch for name in engine.ENGINE_WORKLOADS] == [64, 1, 500]
+
+
+def test_unknown_workload_is_refused_with_the_choices():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "performance.py"), "--only", "mlp-b64,nope"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown workload(s) nope" in result.stderr and "cnn3-512-0.1" in result.stderr
+
+
+def test_quick_run_reports_every_framework(tmp_path):
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "performance.py"), "--quick", "--threads", "1",
+         "--only", "mlp-b64,mlp-infer-b1000", "--time-to-accuracy", "--json", str(out)],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "| workload | data | scratchnet samples/s | PyTorch samples/s | ratio |" in result.stdout
+    assert "Time to 92% test accuracy" in result.stdout
+
+    report = json.loads(out.read_text())
+    assert report["quick"] and report["threads"] == 1 and report["sgemm_gflops"] > 0
+    rows = {row["name"]: row for row in report["rows"]}
+    assert set(rows) == {"mlp-b64", "mlp-infer-b1000"}
+    assert set(rows["mlp-b64"]["results"]) == {"scratchnet", "torch", "sklearn"}
+    assert set(rows["mlp-infer-b1000"]["results"]) == {"scratchnet", "torch"}
+    for row in rows.values():
+        for framework, measured in row["results"].items():
+            assert "error" not in measured, (framework, measured)
+            assert measured["samples_per_s"] > 0 and measured["peak_rss_mib"] > 0
+            assert measured["gemm_fraction"] > 0
+    for framework, measured in report["time_to_accuracy"]["results"].items():
+        assert "error" not in measured, (framework, measured)
+        assert measured["epochs"] == 1 and 0 <= measured["test_accuracy"] <= 1
+        assert [h["epoch"] for h in measured["history"]] == [1]

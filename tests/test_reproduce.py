@@ -1,0 +1,161 @@
+"""`scratchnet reproduce`: the list, every experiment's quick path, the comparison table, missing data."""
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import dataset_dir
+from scratchnet.cli import main
+from scratchnet.experiments import EXPERIMENTS, compare, procedures, run_experiment
+from scratchnet.experiments.context import find_data
+
+
+@pytest.fixture(scope="module")
+def shared_root():
+    """The folder holding fashion-mnist and mnist-10k (MNIST experiments fall back to mnist-10k)."""
+    dataset_dir("mnist-10k")
+    return str(dataset_dir("fashion-mnist").parent)
+
+
+@pytest.fixture
+def no_data_anywhere(tmp_path, monkeypatch):
+    """Hide every dataset: empty $SCRATCHNET_DATA and user cache (Debian's folder has no CIFAR-10)."""
+    monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def write_cifar(folder, train_per_batch=130, test=200, seed=0):
+    """Tiny CIFAR-10 in the real binary format: 3073-byte records (label byte, then R, G, B planes)."""
+    rng = np.random.default_rng(seed)
+    batches = folder / "cifar-10" / "cifar-10-batches-bin"
+    batches.mkdir(parents=True)
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    for name in names:
+        n = test if name == "test_batch.bin" else train_per_batch
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        pixels = rng.integers(0, 64, (n, 3072), dtype=np.uint8) + labels[:, None] * 16  # learnable: brightness
+        (batches / name).write_bytes(np.concatenate([labels[:, None], pixels], axis=1).tobytes())
+    return folder
+
+
+def comparison(out):
+    return json.loads((out / compare.JSON).read_text())
+
+
+def test_list_prints_one_line_per_experiment(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(EXPERIMENTS)
+    assert len(EXPERIMENTS) == 8
+
+
+def test_unknown_experiment_is_a_usage_error(capsys):
+    assert main(["reproduce", "nope"]) == 2
+    assert "unknown experiment 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("experiment_id", ["cnet-mlp", "conv1-mnist", "conv2-fashion", "mlp6-vs-sklearn",
+                                           "mlp2-dropout", "fashion-cnn-grid"])
+def test_quick_run_writes_the_comparison_on_real_data(experiment_id, shared_root, tmp_path, capsys):
+    out = tmp_path / experiment_id
+    assert main(["reproduce", experiment_id, "--quick", "--root", shared_root, "--out", str(out), "--jobs", "2"]) == 0
+    printed = capsys.readouterr().out
+    record = comparison(out)
+    figures = EXPERIMENTS[experiment_id].figures
+    assert [row["key"] for row in record["rows"]] == [f.key for f in figures]
+    assert [row["reported"] for row in record["rows"]] == [
+        list(f.value) if isinstance(f.value, tuple) else f.value for f in figures]
+    measured = [row for row in record["rows"] if row["measured"] is not None]
+    assert measured and all(row["measured_text"] != "not measured" for row in measured)
+    data = "Fashion-MNIST" if "fashion" in experiment_id else "MNIST 10k subset"
+    assert data in record["measured_on"] and "QUICK: 600 training images" in record["measured_on"]
+    assert printed.startswith(f"# {experiment_id} ") and (out / compare.MARKDOWN).read_text() in printed
+
+
+def test_mlp2_dropout_writes_curves_weights_and_the_batch_sweep(shared_root, tmp_path):
+    run_experiment("mlp2-dropout", tmp_path, quick=True, root=shared_root, quiet=True)
+    for name in ("curves.png", "batch_sizes.png", "weights.png", "weights_dropout.png", "settings.txt"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    sweep = (tmp_path / "settings.txt").read_text()
+    assert all(f"batch {b}" in sweep for b in procedures.QUICK_BATCH_SIZES)
+    assert "one hidden layer (256)" in sweep and "seconds_per_epoch" in sweep
+
+
+def test_rerun_reads_finished_runs_back_instead_of_training(shared_root, tmp_path):
+    run_experiment("conv2-fashion", tmp_path, quick=True, root=shared_root, quiet=True)
+    metrics = tmp_path / "conv2" / "metrics.json"
+    before = metrics.stat().st_mtime_ns
+    run_experiment("conv2-fashion", tmp_path, quick=True, root=shared_root, quiet=True)
+    assert metrics.stat().st_mtime_ns == before
+
+
+def test_fashion_grid_quick_fills_tables_for_the_models_it_ran(shared_root, tmp_path):
+    run_experiment("fashion-cnn-grid", tmp_path, quick=True, root=shared_root, jobs=2, quiet=True)
+    rows = {row["key"]: row for row in comparison(tmp_path)["rows"]}
+    assert rows["cnn3-128-0.1/val_accuracy"]["measured"] is not None
+    assert rows["cnn5-512-0.1/val_accuracy"]["measured_text"] == "not measured"
+    for role in ("chosen", "cnn-nahuel", "ann-juan"):
+        assert 0 <= rows[f"{role}/test_accuracy"]["measured"] <= 1
+    tables = (tmp_path / "tables.txt").read_text()
+    assert "Table I" in tables and "Table II" in tables and "ann-juan" in tables
+
+
+def test_cifar_experiments_on_generated_binary_files_and_side_by_side(tmp_path, no_data_anywhere):
+    root = str(write_cifar(tmp_path / "datasets"))
+    run_experiment("cifar-dense10k", tmp_path / "runs" / "cifar-dense10k", quick=True, root=root, quiet=True)
+    text = run_experiment("cifar-lenet5", tmp_path / "runs" / "cifar-lenet5", quick=True, root=root, quiet=True)
+    rows = {row["key"]: row for row in comparison(tmp_path / "runs" / "cifar-lenet5")["rows"]}
+    assert rows["model_bytes"]["reported_text"] == "245 KB" and rows["model_bytes"]["measured"] > 0
+    assert "CIFAR-10 partial subset" in comparison(tmp_path / "runs" / "cifar-lenet5")["measured_on"]
+    side = tmp_path / "runs" / "cifar-lenet5" / "vs-cifar-dense10k"
+    for name in ("error_curves.png", "confusion_dense10k.png", "confusion_lenet5.png", "comparison.txt"):
+        assert (side / name).stat().st_size > 0, name
+    assert "dense10k" in text and "LeNet-5" in text
+
+
+def test_missing_cifar_says_how_to_get_it(tmp_path, no_data_anywhere, capsys):
+    assert main(["reproduce", "cifar-lenet5", "--quick", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "dataset 'cifar-10' was not found" in err
+    assert "cifar-10-binary.tar.gz" in err and "scratchnet datasets download cifar-10" in err
+
+
+def test_missing_mnist_mentions_the_10k_stand_in(tmp_path, no_data_anywhere, monkeypatch):
+    monkeypatch.setattr("scratchnet.data.locate.DEBIAN_DATASETS", tmp_path / "none")
+    with pytest.raises(RuntimeError, match="mnist-10k next to each of those places: not found"):
+        find_data("mnist", str(tmp_path))
+
+
+def test_mnist_falls_back_to_the_10k_subset(shared_root, no_data_anywhere):
+    assert find_data("mnist", shared_root).endswith("mnist-10k")
+
+
+def test_mlp6_without_scikit_learn_says_how_to_install_it(shared_root, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.neural_network", None)
+    with pytest.raises(RuntimeError, match=r"pip install 'scratchnet\[sklearn\]'"):
+        run_experiment("mlp6-vs-sklearn", tmp_path, quick=True, root=shared_root, quiet=True)
+
+
+def test_comparison_rows_format_each_kind():
+    figures = (compare.Figure("acc", "accuracy", 0.9403, "percent"), compare.Figure("t", "time", 3254, "seconds"),
+               compare.Figure("size", "size", 90e6, "bytes"), compare.Figure("p", "precision", (0.9, 0.86), "list"),
+               compare.Figure("e", "epoch", None, "epoch"), compare.Figure("gone", "absent", 1.0, "loss"))
+    rows = compare.comparison_rows(figures, {"acc": 0.95, "t": 12.25, "size": 245e3, "p": (0.91, 0.8), "e": 13})
+    assert [(r["reported_text"], r["measured_text"]) for r in rows] == [
+        ("94.03 %", "95.00 %"), ("3254 s (54.2 min)", "12.2 s"), ("90.0 MB", "245 KB"), ("0.90 0.86", "0.91 0.80"),
+        ("not reported", "epoch 13"), ("1", "not measured")]
+    text = compare.to_markdown("title", "MNIST", "MNIST 10k subset", rows, ["a note"])
+    assert "| accuracy | 94.03 % | 95.00 % |" in text and "- measured on: MNIST 10k subset" in text
+
+
+def test_figure_rejects_an_unknown_kind():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        compare.Figure("k", "label", 1.0, "furlongs")
+
+
+def test_precision_and_recall_from_the_normalised_confusion_matrix():
+    confusion = np.array([[8, 2], [10, 90]])  # class 0 has 10 samples, class 1 has 100
+    precision, recall = procedures._normalised_scores(confusion)
+    np.testing.assert_allclose(recall, [0.8, 0.9])
+    np.testing.assert_allclose(precision, [0.8 / 0.9, 0.9 / 1.1])  # counts would give 8/18 for class 0

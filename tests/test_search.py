@@ -1,0 +1,103 @@
+"""Grid search: parsing, parallel workers with one BLAS thread, resuming, sorting, the CLI."""
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from threadpoolctl import threadpool_info
+
+from conftest import dataset_dir
+from scratchnet.cli import main
+from scratchnet.experiments import grid
+
+
+def sleepy_trial(settings: dict, run_dir: str) -> None:
+    """A picklable stand-in for training: records its process, timing and BLAS threads."""
+    start = time.time()
+    time.sleep(settings.get("sleep", 0.0))
+    with open(Path(run_dir).parent.parent / "calls.txt", "a", encoding="utf-8") as f:
+        f.write(Path(run_dir).name + "\n")
+    metrics = {"val_loss": settings["x"] ** 2, "val_accuracy": 1 / (1 + settings["x"] ** 2), "pid": os.getpid(),
+               "start": start, "end": time.time(),
+               "max_blas_threads": max([p["num_threads"] for p in threadpool_info()] or [1])}
+    (Path(run_dir) / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+
+
+def test_parse_grid_reads_json_values_and_text():
+    assert grid.parse_grid(["lr=1e-3,3e-4", "model=cnn3-128-0.1,mlp2", "batch_size=32,full"]) == {
+        "lr": [0.001, 0.0003], "model": ["cnn3-128-0.1", "mlp2"], "batch_size": [32, "full"]}
+
+
+@pytest.mark.parametrize("entries", [["lr"], ["=1,2"], ["lr="], ["lr=1", "lr=2"]])
+def test_parse_grid_rejects_malformed_entries(entries):
+    with pytest.raises(ValueError, match="lr=|KEY=VALUE"):
+        grid.parse_grid(entries)
+
+
+def test_expand_takes_every_combination_on_top_of_the_base():
+    trials = grid.expand({"epochs": 3, "lr": 1.0}, {"lr": [0.1, 0.2], "model": ["a", "b/c"]})
+    assert [t.name for t in trials] == ["lr-0.1_model-a", "lr-0.1_model-b-c", "lr-0.2_model-a", "lr-0.2_model-b-c"]
+    assert trials[1].settings == {"epochs": 3, "lr": 0.1, "model": "b/c"}
+    assert trials[1].grid_values == {"lr": 0.1, "model": "b/c"}
+
+
+def test_trials_run_in_parallel_workers_with_one_blas_thread_and_sorted_results(tmp_path):
+    trials = grid.expand({"sleep": 1.0}, {"x": [2, -1, 3]})
+    rows = grid.run_grid(trials, tmp_path, jobs=2, trial=sleepy_trial, progress=None)
+    assert [row["x"] for row in rows] == [-1, 2, 3]  # val_loss = x² ascending
+    first, second = (r for r in rows if r["x"] in (2, -1))
+    assert first["pid"] != second["pid"]
+    assert first["start"] < second["end"] and second["start"] < first["end"]  # they overlapped in time
+    assert all(row["max_blas_threads"] == 1 for row in rows)
+    with (tmp_path / grid.RESULTS).open(newline="") as f:
+        assert [int(r["x"]) for r in csv.DictReader(f)] == [-1, 2, 3]
+
+
+def test_finished_trials_are_skipped_on_rerun(tmp_path):
+    trials = grid.expand({}, {"x": [1, 2]})
+    grid.run_grid(trials[:1], tmp_path, jobs=1, trial=sleepy_trial, progress=None)
+    messages = []
+    rows = grid.run_grid(trials, tmp_path, jobs=2, trial=sleepy_trial, progress=messages.append)
+    assert (tmp_path / "calls.txt").read_text().split() == ["x-1", "x-2"]  # x-1 ran once only
+    assert messages[0].startswith("skipping 1 finished trial")
+    assert len(rows) == 2
+
+
+def test_sort_rows_puts_the_best_first_for_accuracy_and_errors_on_a_missing_metric():
+    rows = [{"trial": "a", "val_accuracy": 0.5}, {"trial": "b", "val_accuracy": 0.9}]
+    assert [r["trial"] for r in grid.sort_rows(rows, "val_accuracy")] == ["b", "a"]
+    with pytest.raises(ValueError, match="metric 'val_loss' is missing.*val_accuracy"):
+        grid.sort_rows(rows, "val_loss")
+
+
+def test_format_table_aligns_columns():
+    text = grid.format_table([{"trial": "long-name", "loss": 0.25}, {"trial": "b", "loss": 12.5}])
+    lines = text.splitlines()
+    assert lines[0].split() == ["trial", "loss"]
+    assert len({len(line) for line in lines}) == 1  # numbers right-aligned to one width
+    assert lines[3].endswith("12.5") and lines[2].startswith("long-name")
+
+
+def test_search_command_trains_a_grid_and_prints_the_sorted_table(tmp_path, capsys):
+    root = dataset_dir("fashion-mnist").parent
+    args = ["search", "--set", "dataset=fashion-mnist", "--set", f"root={root}", "--set", "model=ann-juan",
+            "--set", "epochs=1", "--set", "train_subset=300", "--set", "val_size=100", "--set", "test_subset=100",
+            "--grid", "lr=1e-3,1e-9", "--metric", "val_accuracy", "--jobs", "2", "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("trial "))
+    assert header.split()[:3] == ["trial", "lr", "val_accuracy"]
+    with (tmp_path / grid.RESULTS).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["lr"]) for r in rows] == [1e-3, 1e-9]  # a real learning rate beats a frozen net
+    assert float(rows[0]["val_accuracy"]) > float(rows[1]["val_accuracy"])
+    config = json.loads((Path(rows[0]["run_dir"]) / "config.json").read_text())
+    assert config["threads"] == 1
+
+
+def test_search_command_rejects_a_bad_setting_before_running(tmp_path, capsys):
+    assert main(["search", "--grid", "optimizer=sgd,nope", "--out", str(tmp_path)]) == 2
+    assert "trial optimizer-nope: optimizer must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "trials").exists()
