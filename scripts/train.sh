@@ -11,4 +11,4 @@ if [ -z "${SCRATCHNET_DATA:-}" ] && [ -d ../shared/datasets ]; then
   export SCRATCHNET_DATA="$(cd ../shared/datasets && pwd)"
 fi
 scratchnet train --dataset fashion-mnist --model cnn3-128-0.25 --epochs 5 --batch-size 128 \
-  --out runs/fashion-cnn "$@"
+  "$@"

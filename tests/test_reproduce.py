@@ -39,6 +39,23 @@ def write_cifar(folder, train_per_batch=130, test=200, seed=0):
     return folder
 
 
+@pytest.fixture(scope="module")
+def quick_run(shared_root, tmp_path_factory):
+    """``quick_run(id)``: run experiment ``id`` --quick through the CLI once per module; (out dir, stdout)."""
+    done = {}
+
+    def run(experiment_id, capsys):
+        if experiment_id not in done:
+            out = tmp_path_factory.mktemp("quick") / experiment_id
+            capsys.readouterr()
+            code = main(["reproduce", experiment_id, "--quick", "--root", shared_root, "--out", str(out), "--jobs", "2"])
+            assert code == 0
+            done[experiment_id] = (out, capsys.readouterr().out)
+        return done[experiment_id]
+
+    return run
+
+
 def comparison(out):
     return json.loads((out / compare.JSON).read_text())
 
@@ -57,10 +74,8 @@ def test_unknown_experiment_is_a_usage_error(capsys):
 
 @pytest.mark.parametrize("experiment_id", ["cnet-mlp", "conv1-mnist", "conv2-fashion", "mlp6-vs-sklearn",
                                            "mlp2-dropout", "fashion-cnn-grid"])
-def test_quick_run_writes_the_comparison_on_real_data(experiment_id, shared_root, tmp_path, capsys):
-    out = tmp_path / experiment_id
-    assert main(["reproduce", experiment_id, "--quick", "--root", shared_root, "--out", str(out), "--jobs", "2"]) == 0
-    printed = capsys.readouterr().out
+def test_quick_run_writes_the_comparison_on_real_data(experiment_id, quick_run, capsys):
+    out, printed = quick_run(experiment_id, capsys)
     record = comparison(out)
     figures = EXPERIMENTS[experiment_id].figures
     assert [row["key"] for row in record["rows"]] == [f.key for f in figures]
@@ -73,8 +88,8 @@ def test_quick_run_writes_the_comparison_on_real_data(experiment_id, shared_root
     assert printed.startswith(f"# {experiment_id} ") and (out / compare.MARKDOWN).read_text() in printed
 
 
-def test_mlp2_dropout_writes_curves_weights_and_the_batch_sweep(shared_root, tmp_path):
-    run_experiment("mlp2-dropout", tmp_path, quick=True, root=shared_root, quiet=True)
+def test_mlp2_dropout_writes_curves_weights_and_the_batch_sweep(quick_run, capsys):
+    tmp_path, _ = quick_run("mlp2-dropout", capsys)
     for name in ("curves.png", "batch_sizes.png", "weights.png", "weights_dropout.png", "settings.txt"):
         assert (tmp_path / name).stat().st_size > 0, name
     sweep = (tmp_path / "settings.txt").read_text()
@@ -82,16 +97,16 @@ def test_mlp2_dropout_writes_curves_weights_and_the_batch_sweep(shared_root, tmp
     assert "one hidden layer (256)" in sweep and "seconds_per_epoch" in sweep
 
 
-def test_rerun_reads_finished_runs_back_instead_of_training(shared_root, tmp_path):
-    run_experiment("conv2-fashion", tmp_path, quick=True, root=shared_root, quiet=True)
-    metrics = tmp_path / "conv2" / "metrics.json"
+def test_rerun_reads_finished_runs_back_instead_of_training(quick_run, shared_root, capsys):
+    out, first = quick_run("conv2-fashion", capsys)
+    metrics = out / "conv2" / "metrics.json"
     before = metrics.stat().st_mtime_ns
-    run_experiment("conv2-fashion", tmp_path, quick=True, root=shared_root, quiet=True)
+    assert run_experiment("conv2-fashion", out, quick=True, root=shared_root, quiet=True) in first
     assert metrics.stat().st_mtime_ns == before
 
 
-def test_fashion_grid_quick_fills_tables_for_the_models_it_ran(shared_root, tmp_path):
-    run_experiment("fashion-cnn-grid", tmp_path, quick=True, root=shared_root, jobs=2, quiet=True)
+def test_fashion_grid_quick_fills_tables_for_the_models_it_ran(quick_run, capsys):
+    tmp_path, _ = quick_run("fashion-cnn-grid", capsys)
     rows = {row["key"]: row for row in comparison(tmp_path)["rows"]}
     assert rows["cnn3-128-0.1/val_accuracy"]["measured"] is not None
     assert rows["cnn5-512-0.1/val_accuracy"]["measured_text"] == "not measured"

@@ -134,7 +134,7 @@ def test_early_stopping_restores_the_epoch_with_the_lowest_validation_loss(tmp_p
         resume(tmp_path / "run", epochs=40, quiet=True)
 
     last = fit(mnist(tmp_path, **overfit, restore_best=False, out=str(tmp_path / "last")), quiet=True, report=False)
-    assert last.history == result.history or [r["val_loss"] for r in last.history] == val_losses
+    assert [r["val_loss"] for r in last.history] == val_losses  # the same run, so the same epochs
     assert_same_weights(weights(tmp_path / "last"), load_checkpoint(tmp_path / "last" / "checkpoint.npz").model)
 
 

@@ -19,7 +19,7 @@ def images():
 
 @pytest.fixture
 def saved(tmp_path, images):
-    """A lenet5 with trained-looking BatchNorm-free weights, saved with z-score preprocessing."""
+    """A freshly initialised lenet5 saved with z-score preprocessing fitted on the test images."""
     manual_seed(0)
     spec, model = zoo.build("lenet5", (1, 28, 28))
     prep = Preprocess.fit(images, "zscore")

@@ -24,6 +24,7 @@ from ..train.modelfile import load_model
 # Datasets of centred handwriting: photos of them get MNIST's preprocessing (prepare_digit).
 HANDWRITING_DATASETS = ("mnist", "kmnist")
 _GZIP_MAGIC, _IDX_MAGIC = b"\x1f\x8b", b"\x00\x00"
+MAX_EXPLAINED = 24  # rows of the --explain figure
 
 
 def register(subparsers) -> None:
@@ -42,6 +43,9 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per image: file, index (IDX only), prediction, "
                         "probabilities of the top K classes; or file and error")
+    parser.add_argument("--explain", type=Path, metavar="PNG",
+                        help=f"also write a PNG showing each image next to what the network saw (e.g. the "
+                        f"28x28 digit cut from a photo) and its top K probabilities; the first {MAX_EXPLAINED} images")
     parser.set_defaults(func=run)
 
 
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     failures = 0
+    explained = []
     for path in args.images:
         try:
             indices, images = read_images(path, model)
@@ -64,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
         for index, row in zip(indices, probabilities):
             top = top_classes(row, model.classes, args.top_k)
             print(json_line(path, index, top) if args.json else table(path, index, top), flush=True)
+            if args.explain and len(explained) < MAX_EXPLAINED:
+                seen = images[0 if index is None else index]
+                original = open_image(path) if index is None else seen
+                explained.append((describe(path, index), original, seen, top))
+    if args.explain and explained:
+        write_explanation(args.explain, explained)
+        print(f"scratchnet predict: wrote {args.explain}", file=sys.stderr, flush=True)
     return 1 if failures else 0
 
 
@@ -137,6 +149,37 @@ def json_line(path: Path, index: int | None, top: list[tuple[str, float]]) -> st
     record["prediction"] = top[0][0]
     record["probabilities"] = dict(top)
     return json.dumps(record)
+
+
+def write_explanation(path: Path, rows: list) -> None:
+    """A PNG with one row per (title, original, network input (C, H, W) uint8, top classes):
+    the original picture, the image the network received, and its top probabilities."""
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
+
+    figure = Figure(figsize=(8, 2.3 * len(rows)), layout="constrained")
+    axes = figure.subplots(len(rows), 3, squeeze=False, width_ratios=[1, 1, 1.5])
+    for (title, original, seen, top), (left, middle, right) in zip(rows, axes):
+        left.imshow(_displayable(original), cmap="gray")
+        left.set_title(title, fontsize=8)
+        middle.imshow(_displayable(seen), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        middle.set_title(f"network input {seen.shape[2]}x{seen.shape[1]}", fontsize=8)
+        for ax in (left, middle):
+            ax.set_xticks([])
+            ax.set_yticks([])
+        names, probabilities = zip(*top)
+        right.barh(range(len(top)), probabilities, color=["tab:orange"] + ["tab:blue"] * (len(top) - 1))
+        right.set_yticks(range(len(top)), names)
+        right.invert_yaxis()
+        right.set_xlim(0, 1)
+        right.set_title(f"prediction: {names[0]} ({100 * probabilities[0]:.1f} %)", fontsize=8)
+    figure.savefig(path, dpi=100)
+
+
+def _displayable(image) -> np.ndarray:
+    """A PIL picture or a (C, H, W) uint8 array as something ``imshow`` draws: (H, W) or (H, W, 3|4)."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+    return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
 
 
 def report_failure(path: Path, error: Exception, as_json: bool) -> None:

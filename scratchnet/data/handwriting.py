@@ -12,8 +12,8 @@ right without this). The steps, all vectorised NumPy on a float image in [0, 1]:
 2. polarity: the background is light when the border is lighter than the middle of
    the range; the ink is then dark and is inverted to bright on dark;
 3. background: divide out (paper) or subtract (dark background) a smooth estimate
-   of the background (a percentile per block, opened over neighbouring blocks,
-   upsampled bilinearly), which removes uneven lighting;
+   of the background (a quadratic surface fitted robustly to a percentile per block),
+   which removes uneven lighting;
 4. threshold: Otsu's threshold on the result; ink below it becomes 0, ink above keeps
    its anti-aliased intensity, stretched so the strongest ink is 1;
 5. crop to the ink's bounding box, scale the longer side to 20 px (area-averaging);
@@ -172,48 +172,48 @@ def remove_background(gray: np.ndarray, light_background: bool) -> tuple[np.ndar
 
 
 def estimate_background(ink: np.ndarray) -> np.ndarray:
-    """A smooth estimate of the background brightness under bright ink, same shape as ``ink``.
+    """A smooth estimate of the background's level under bright ink, same shape as ``ink``.
 
-    The image is cut into blocks (BACKGROUND_BLOCKS along the longer side); each block's
-    25th percentile ignores the ink in it. A morphological opening of that coarse grid
-    (the minimum over each 3x3 neighbourhood, then the maximum) removes blocks that lie
-    inside a thick stroke, yet keeps a lighting gradient exactly. Bilinear
-    interpolation between block centres (extrapolated linearly past the outer ones, so a
-    gradient does not flatten at the image's edges) gives a surface with no block edges.
+    The image is cut into blocks (BACKGROUND_BLOCKS along the longer side), and each
+    block's 5th percentile ignores the ink in it. A quadratic surface
+    b(y, x) = c0 + c1·y + c2·x + c3·y² + c4·yx + c5·x² is fitted to those levels by least
+    squares three times, each time leaving out the blocks far above the fit (blocks
+    inside a thick stroke). Lighting gradients and vignetting are smooth, so the surface
+    follows them up to the image's edges.
     """
     height, width = ink.shape
     block = max(1, -(-max(height, width) // BACKGROUND_BLOCKS))
     rows, cols = -(-height // block), -(-width // block)
     padded = np.pad(ink, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
     blocks = padded.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    grid = np.percentile(blocks, 25, axis=-1).astype(np.float32)
-    grid = _neighbourhood(_neighbourhood(grid, np.min), np.max)
-    return _interpolate(_interpolate(grid, block, height, axis=0), block, width, axis=1)
+    levels = np.percentile(blocks, 5, axis=-1).ravel()
+    quadratic = min(rows, cols) >= 3  # otherwise too few blocks: a constant level
+    centre_y, centre_x = np.meshgrid(_centres(rows, block, height, width), _centres(cols, block, height, width),
+                                     indexing="ij")
+    design = np.stack(_surface_terms(centre_y.ravel(), centre_x.ravel(), quadratic), axis=1)
+    keep = np.ones(levels.size, dtype=bool)
+    for _ in range(3):
+        coefficients = np.linalg.lstsq(design[keep], levels[keep], rcond=None)[0]
+        residual = levels - design @ coefficients
+        typical = float(np.median(residual[keep]))
+        spread = 1.4826 * float(np.median(np.abs(residual[keep] - typical)))
+        keep = residual <= typical + 3.0 * spread + 1e-3
+    pixel_y = _centres(height, 1, height, width)[:, None]
+    pixel_x = _centres(width, 1, height, width)[None, :]
+    surface = sum(c * term for c, term in zip(coefficients, _surface_terms(pixel_y, pixel_x, quadratic)))
+    return np.broadcast_to(surface, ink.shape).astype(np.float32)
 
 
-def _interpolate(grid: np.ndarray, block: int, size: int, axis: int) -> np.ndarray:
-    """Values at pixels 0..size-1 along ``axis`` from values at block centres (i + ½)·block − ½,
-    linear between the two nearest centres and extrapolated past the first and last."""
-    count = grid.shape[axis]
-    if count == 1:
-        return np.repeat(grid, size, axis=axis)
-    position = (np.arange(size, dtype=np.float32) + 0.5) / block - 0.5  # in block-centre units
-    lower = np.clip(np.floor(position).astype(int), 0, count - 2)
-    weight = position - lower
-    shape = [1, 1]
-    shape[axis] = size
-    weight = weight.reshape(shape)
-    low, high = np.take(grid, lower, axis=axis), np.take(grid, lower + 1, axis=axis)
-    return (low + (high - low) * weight).astype(np.float32)
+def _centres(count: int, step: int, height: int, width: int) -> np.ndarray:
+    """Centres of ``count`` cells of ``step`` pixels, in units of the image's longer side."""
+    return (np.arange(count, dtype=np.float64) + 0.5) * step / max(height, width)
 
 
-def _neighbourhood(grid: np.ndarray, reduce) -> np.ndarray:
-    """``reduce`` (np.min or np.max) over each cell's 3x3 neighbourhood; the grid is extended
-    linearly past its edges (2·edge − inner), so an opening keeps a gradient up to the edge."""
-    padded = np.pad(grid, 1, mode="reflect", reflect_type="odd")
-    rows, cols = grid.shape
-    shifted = [padded[i:i + rows, j:j + cols] for i in range(3) for j in range(3)]
-    return reduce(shifted, axis=0)
+def _surface_terms(y: np.ndarray, x: np.ndarray, quadratic: bool) -> list:
+    """The terms 1, y, x, y², yx, x² of the background surface (only 1 when not quadratic)."""
+    if not quadratic:
+        return [np.ones_like(y * x)]
+    return [np.ones_like(y * x), y, x, y * y, y * x, x * x]
 
 
 def smooth_noise(signal: np.ndarray) -> np.ndarray:

@@ -73,7 +73,8 @@ class Context:
         ``QUICK``, at most ``QUICK_EPOCHS`` epochs, then the experiment's own ``quick`` overrides."""
         settings = {**settings, "root": find_data(settings["dataset"], self.root)}
         if self.quick:
-            settings.update(QUICK, epochs=min(settings.get("epochs", QUICK_EPOCHS), QUICK_EPOCHS), **(quick or {}))
+            settings.update(QUICK, epochs=min(settings.get("epochs", QUICK_EPOCHS), QUICK_EPOCHS))
+            settings.update(quick or {})
         return settings
 
     def train(self, name: str, quick: dict | None = None, **settings) -> FinishedRun:

@@ -78,7 +78,7 @@ def conv2_fashion(ctx: Context) -> Measured:
 
 
 CIFAR_SETTINGS = {"dataset": "cifar-10", "batch_size": 4, "normalize": "zscore"}
-CIFAR_QUICK = {"batch_size": 50}  # dense10k's 23.5 million weights make batch-4 steps too slow for seconds
+CIFAR_QUICK = {"batch_size": 50, "epochs": 1}  # dense10k's 23.5 million weights make batch-4 steps slow
 
 
 def _cifar_values(run: FinishedRun) -> dict:
@@ -123,12 +123,13 @@ def side_by_side(dense: FinishedRun, lenet: FinishedRun, out) -> str:
 # -- 002: the CNNk-n-p grid ------------------------------------------------------------------------------------------
 GRID_MODELS = tuple(f"cnn{k}-{n}-{p}" for k in (3, 5) for n in (128, 256, 512) for p in (0.1, 0.25))
 QUICK_GRID_MODELS = ("cnn3-128-0.1", "cnn3-128-0.25")
+GRID_QUICK = {"epochs": 1}
 BASELINES = ("cnn-nahuel", "ann-juan")
 
 
 def fashion_cnn_grid(ctx: Context) -> Measured:
     base = ctx.settings(dataset="fashion-mnist", optimizer="adam", lr=1e-3, batch_size=500, epochs=50,
-                        val_size=10_000, split_seed=0, normalize="scale")
+                        val_size=10_000, split_seed=0, normalize="scale", quick=GRID_QUICK)
     models = (QUICK_GRID_MODELS if ctx.quick else GRID_MODELS) + BASELINES
     trials = [grid.Trial(model, {**base, "model": model}, {"model": model}) for model in models]
     rows = grid.run_grid(trials, ctx.out / "grid", jobs=ctx.jobs, metric="val_loss",
@@ -215,7 +216,7 @@ def _split_like(config: dict):
 MLP2_SETTINGS = {"dataset": "mnist", "loss": "ce", "optimizer": "sgd", "lr": 0.1, "batch_size": 32, "epochs": 30,
                  "normalize": "scale", "restore_best": False}
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-QUICK_BATCH_SIZES = (4, 32, 256)
+QUICK_BATCH_SIZES = (8, 32, 256)
 
 
 def one_hidden_layer_spec(hidden: int = 256) -> dict:

@@ -28,12 +28,25 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
+from .conv import run_blocks, sample_blocks
 from .module import Module, Parameter
 
 
 def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
     """(C,) -> (C, 1, ...) so it broadcasts against an (N, C, ...) array of ``ndim`` axes."""
     return v.reshape(v.shape + (1,) * (ndim - 2))
+
+
+def _channel_sum(a: np.ndarray) -> np.ndarray:
+    """Σ a over every axis but the channel axis 1."""
+    axes = "nclw"[: a.ndim]
+    return np.einsum(f"{axes}->c", a)
+
+
+def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Σ a·b over every axis but the channel axis 1, without a temporary product array."""
+    axes = "nclw"[: a.ndim]
+    return np.einsum(f"{axes},{axes}->c", a, b)
 
 
 class _BatchNorm(Module):
@@ -75,12 +88,6 @@ class _BatchNorm(Module):
             raise ValueError(f"{self!r}: expected a float input matching the layer's dtype, got {x.dtype}; "
                              "convert with x.astype(np.float32) (or call model.double() for float64)")
 
-    @staticmethod
-    def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Σ a·b over every axis but the channel axis 1, without a temporary product array."""
-        axes = "nclw"[: a.ndim]
-        return np.einsum(f"{axes},{axes}->c", a, b)
-
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
         self.num_batches_tracked += 1
         f = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
@@ -90,29 +97,41 @@ class _BatchNorm(Module):
         self.running_var += f * var * (count / (count - 1))
 
     # -- forward / backward ------------------------------------------------------------
+    # Every pass runs over blocks of samples in parallel (run_blocks); per-channel sums are
+    # added up from the blocks' partial sums in a fixed order, so results do not depend on
+    # the thread count.
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
-        axes = (0,) + tuple(range(2, x.ndim))
         count = x.size // self.num_features
+        blocks = sample_blocks(x)
+        centered = np.empty_like(x)  # x - μ, in x's memory layout
+
+        def center(block, mean):
+            np.subtract(x[block], _per_channel(mean, x.ndim), out=centered[block])
+            return _channel_dot(centered[block], centered[block])
+
         if self.training or not self.track_running_stats:
             if count <= 1:
                 raise ValueError(f"{self!r}: expected more than 1 value per channel when training, got input "
                                  f"of shape {x.shape}; use a batch of at least 2 samples")
-            mean = x.mean(axis=axes)
-            centered = x - _per_channel(mean, x.ndim)
-            var = self._channel_dot(centered, centered) / count
+            mean = sum(run_blocks(lambda b: _channel_sum(x[b]), blocks)) / count
+            var = sum(run_blocks(lambda b: center(b, mean), blocks)) / count  # biased
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, count)
         else:
             mean, var = self.running_mean, self.running_var
-            centered = x - _per_channel(mean, x.ndim)
+            run_blocks(lambda b: center(b, mean), blocks)
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        scale = inv_std * self.weight.data if self.affine else inv_std
+        scale = _per_channel(inv_std * self.weight.data if self.affine else inv_std, x.ndim)
+        y = np.empty_like(x) if self.training else centered  # in eval nothing is kept: reuse it
+
+        def normalise(block):  # y = (x - μ)·γ/√(σ²+eps) + β
+            np.multiply(centered[block], scale, out=y[block])
+            if self.affine:
+                y[block] += _per_channel(self.bias.data, x.ndim)
+
+        run_blocks(normalise, blocks)
         self._state = (centered, inv_std) if self.training else None
-        out = None if self.training else centered  # in eval nothing is kept, so reuse the temporary
-        y = np.multiply(centered, _per_channel(scale, x.ndim), out=out)
-        if self.affine:
-            y += _per_channel(self.bias.data, x.ndim)
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -120,19 +139,27 @@ class _BatchNorm(Module):
         if getattr(grad_output, "shape", None) != centered.shape:
             raise ValueError(f"{self!r}: expected grad_output of shape {centered.shape}, "
                              f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
-        axes = (0,) + tuple(range(2, centered.ndim))
-        count = centered.size // self.num_features
-        sum_g = grad_output.sum(axis=axes)
-        sum_g_xhat = self._channel_dot(grad_output, centered) * inv_std  # Σ g·x̂
+        count, ndim = centered.size // self.num_features, centered.ndim
+        blocks = sample_blocks(centered)
+        partial = run_blocks(lambda b: (_channel_sum(grad_output[b]), _channel_dot(grad_output[b], centered[b])), blocks)
+        sum_g = sum(p[0] for p in partial)
+        sum_g_xhat = sum(p[1] for p in partial) * inv_std  # Σ g·x̂
         if self.affine:
             self.weight.accumulate(sum_g_xhat)
             self.bias.accumulate(sum_g)
         k = inv_std * self.weight.data if self.affine else inv_std  # γ/√(σ²+eps)
         # dx = k·g - k·x̂·Σg·x̂/M - k·Σg/M, with x̂ = centered·inv_std
-        ndim = centered.ndim
-        grad_input = grad_output * _per_channel(k, ndim)
-        grad_input -= centered * _per_channel(k * inv_std * sum_g_xhat / count, ndim)
-        grad_input -= _per_channel(k * sum_g / count, ndim)
+        g_coef = _per_channel(k, ndim)
+        centered_coef = _per_channel(k * inv_std * sum_g_xhat / count, ndim)
+        offset = _per_channel(k * sum_g / count, ndim)
+        grad_input = np.empty_like(centered)
+
+        def input_grad(block):
+            np.multiply(grad_output[block], g_coef, out=grad_input[block])
+            grad_input[block] -= centered[block] * centered_coef
+            grad_input[block] -= offset
+
+        run_blocks(input_grad, blocks)
         return grad_input
 
     def extra_repr(self) -> str:

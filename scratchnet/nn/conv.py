@@ -27,8 +27,9 @@ Backward, with g = dL/dy laid out like y as (N·Ho·Wo, O):
 
 Speed: the samples are processed in blocks whose patch matrix fits in cache (about 1 MiB),
 so im2col, the GEMM and col2im work on cache-resident data instead of a patch matrix of
-tens of MB; each block is still one GEMM over all its pixels and channels. The patch
-matrix is rebuilt in backward rather than kept, so training memory stays at one input.
+tens of MB; each block is still one GEMM over all its pixels and channels, and the blocks
+run in parallel on as many threads as BLAS is allowed (``run_blocks``). The patch matrix
+is rebuilt in backward rather than kept, so training memory stays at one input.
 
 Layout: the output is returned as an NCHW *view* of channels-last memory (what PyTorch
 calls ``torch.channels_last``): shape, indexing and values are exactly NCHW, and the next
@@ -37,13 +38,52 @@ standard C-order layout for code that needs raw buffers.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from threadpoolctl import ThreadpoolController
 
 from . import init
 from .module import Module, Parameter, check_input
 
 _BLOCK_BYTES = 1024 * 1024  # target size of one block's patch matrix (fits in L2/L3 cache)
+
+
+@lru_cache(maxsize=None)
+def _blas() -> ThreadpoolController:
+    """NumPy's BLAS libraries (found once, after NumPy has loaded them)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+@lru_cache(maxsize=None)
+def _executor(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scratchnet-conv")
+
+
+def run_blocks(task, blocks: list) -> list:
+    """[task(b) for b in blocks], spread over as many Python threads as BLAS may use.
+
+    With n BLAS threads (set e.g. by ``threadpoolctl.threadpool_limits``), n blocks run at
+    once, each with single-threaded BLAS: NumPy releases the GIL in copies, ufuncs and
+    GEMMs, so im2col and col2im run in parallel too, and a few large independent tasks
+    tolerate a busy machine far better than many small multi-threaded GEMMs.
+    """
+    libs = _blas().lib_controllers
+    workers = min([lib.num_threads for lib in libs] + [len(blocks)]) if libs else 1
+    if workers <= 1:
+        return [task(block) for block in blocks]
+    with _blas().limit(limits=1):
+        return list(_executor(workers).map(task, blocks))
+
+
+def sample_blocks(x: np.ndarray, bytes_per_sample: int | None = None) -> list:
+    """Slices of x's first axis (samples) of about _BLOCK_BYTES each (one sample's bytes of x by default)."""
+    n = x.shape[0]
+    per_sample = max(1, x.nbytes // max(n, 1) if bytes_per_sample is None else bytes_per_sample)
+    step = max(1, _BLOCK_BYTES // per_sample)
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:
@@ -130,12 +170,10 @@ class Conv2d(Module):
             for q in range(kw):
                 dxpad[:, p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw, :] += dcols[p, q]
 
-    def _blocks(self, n: int, ho: int, wo: int):
+    def _blocks(self, xpad: np.ndarray, ho: int, wo: int) -> list:
         """Slices of samples whose patch matrices are about _BLOCK_BYTES each."""
         kh, kw = self.kernel_size
-        per_sample = ho * wo * kh * kw * self.in_channels * self.weight.data.itemsize
-        step = max(1, _BLOCK_BYTES // per_sample)
-        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+        return sample_blocks(xpad, ho * wo * kh * kw * self.in_channels * xpad.itemsize)
 
     # -- forward / backward ------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -146,10 +184,14 @@ class Conv2d(Module):
         ho, wo = self._out_hw(hp, wp)
         wmat = self._weight_matrix()
         y = np.empty((n, ho * wo, self.out_channels), dtype=x.dtype)  # channels-last output rows
-        for block in self._blocks(n, ho, wo):
-            np.matmul(self._im2col(xpad[block]), wmat, out=y[block].reshape(-1, self.out_channels))
-        if self.bias is not None:
-            y += self.bias.data
+
+        def forward_block(block):  # y rows of these samples = cols @ Wmat + b
+            rows = y[block].reshape(-1, self.out_channels)
+            np.matmul(self._im2col(xpad[block]), wmat, out=rows)
+            if self.bias is not None:
+                rows += self.bias.data
+
+        run_blocks(forward_block, self._blocks(xpad, ho, wo))
         self._xpad = xpad if self.training else None
         return y.reshape(n, ho, wo, self.out_channels).transpose(0, 3, 1, 2)
 
@@ -164,12 +206,14 @@ class Conv2d(Module):
         g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1)).reshape(n, ho * wo, self.out_channels)
         kh, kw = self.kernel_size
         w_per_offset = self.weight.data.transpose(2, 3, 0, 1).reshape(kh * kw, self.out_channels, c)  # (kh·kw, O, C)
-        grad_wmat = np.zeros((kh * kw * c, self.out_channels), dtype=xpad.dtype)
         dxpad = np.zeros_like(xpad)
-        for block in self._blocks(n, ho, wo):
+
+        def backward_block(block):  # this block's share of dL/dWmat; its dL/dx goes into dxpad
             g_rows = g[block].reshape(-1, self.out_channels)
-            grad_wmat += self._im2col(xpad[block]).T @ g_rows
             self._col2im_add(np.matmul(g_rows, w_per_offset), dxpad[block])
+            return self._im2col(xpad[block]).T @ g_rows
+
+        grad_wmat = sum(run_blocks(backward_block, self._blocks(xpad, ho, wo)))
         self.weight.accumulate(np.ascontiguousarray(grad_wmat.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1)))
         if self.bias is not None:
             self.bias.accumulate(g.sum(axis=(0, 1)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import _pair, check_window_fits, output_size
+from .conv import _pair, check_window_fits, output_size, run_blocks, sample_blocks
 from .module import Module, check_input
 
 
@@ -74,32 +74,89 @@ class _Pool2d(Module):
 class MaxPool2d(_Pool2d):
     """``torch.nn.MaxPool2d``: y = max of each window (padding counts as -inf).
 
-    Backward routes each output gradient to the input that was the window's maximum
-    (summed where overlapping windows share an input). Ties go to the first maximum in
-    row-major window order, as PyTorch's CPU kernel does.
+    The max over a kh x kw window is separable, so it runs in two passes of cheap
+    whole-array operations: first over the kw column offsets of every row,
+
+        z[n, c, r, j] = max_q xpad[n, c, r, j·sw + q]          (N, C, rows, Wo)
+
+    then over the kh row offsets, y[n, c, i, j] = max_p z[n, c, i·sh + p, j]. Each pass
+    records which offset won (in training mode), and backward routes each output gradient
+    back through both: to the winning row of z, then to the winning column of x (summed
+    where overlapping windows share an input). Ties go to the first maximum in row-major
+    window order, as in PyTorch's CPU kernel: each pass keeps the earliest offset on
+    equality, and taking columns before rows makes the earliest row win overall.
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         ho, wo = self._check(x)
-        xpad = self._pad(x, -np.inf)
-        windows = self._windows(xpad, ho, wo)
-        y = np.array(next(windows), order="K")  # running maximum, starts at offset (0, 0)
-        argmax = np.zeros_like(y, dtype=np.min_scalar_type(self.kernel_size[0] * self.kernel_size[1] - 1))
-        for k, window in enumerate(windows, start=1):
-            better = window > y  # strict: an equal later value does not replace the first maximum
-            np.copyto(y, window, where=better)
-            np.copyto(argmax, k, where=better)
-        self._saved_state = (x.shape, xpad.shape, argmax) if self.training else None
+        kh, sh = self.kernel_size[0], self.stride[0]
+        xpad = self._pad(x, -np.inf)[:, :, : sh * (ho - 1) + kh]  # the rows some window covers
+        n, c, rows, _ = xpad.shape
+        y = np.empty_like(xpad, shape=(n, c, ho, wo))  # keeps x's memory layout
+        col_winner = np.empty_like(xpad, dtype=np.uint8, shape=(n, c, rows, wo)) if self.training else None
+        row_winner = np.empty_like(y, dtype=np.uint8) if self.training else None
+
+        def pool_block(block):
+            z, z_winner = self._running_max(self._column_views(xpad[block], wo))
+            y_block, y_winner = self._running_max(self._row_views(z, ho))
+            y[block] = y_block
+            if self.training:
+                col_winner[block], row_winner[block] = z_winner, y_winner
+
+        run_blocks(pool_block, sample_blocks(xpad))
+        self._saved_state = (x.shape, col_winner, row_winner) if self.training else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        x_shape, pad_shape, argmax = self._saved(self._saved_state)
+        x_shape, col_winner, row_winner = self._saved(self._saved_state)
         self._check_grad(grad_output, x_shape)
-        dxpad = np.zeros_like(grad_output, shape=pad_shape)
-        zero = np.zeros((), dtype=grad_output.dtype)
-        for k, window in enumerate(self._windows(dxpad, *argmax.shape[2:])):
-            window += np.where(argmax == k, grad_output, zero)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        ph, pw = self.padding
+        rows = col_winner.shape[2]
+        # The gradient takes the input's memory layout (kept by the winner arrays), e.g.
+        # channels-last after Conv2d: mixing layouts in one operation is slow.
+        dxpad = np.zeros_like(col_winner, dtype=grad_output.dtype,
+                              shape=(*x_shape[:2], x_shape[2] + 2 * ph, x_shape[3] + 2 * pw))
+
+        def unpool_block(block):
+            grad = np.empty_like(row_winner[block], dtype=grad_output.dtype)
+            grad[...] = grad_output[block]
+            dz = np.zeros_like(col_winner[block], dtype=grad.dtype)
+            self._route(grad, row_winner[block], self._row_views(dz, grad.shape[2]), disjoint=sh >= kh)
+            dx_rows = dxpad[block, :, :rows]
+            self._route(dz, col_winner[block], self._column_views(dx_rows, grad.shape[3]), disjoint=sw >= kw)
+
+        run_blocks(unpool_block, sample_blocks(dxpad))
         return self._unpad(dxpad)
+
+    def _column_views(self, a: np.ndarray, wo: int) -> list:
+        """a[:, :, :, q::sw] cut to Wo columns, for each column offset q."""
+        kw, sw = self.kernel_size[1], self.stride[1]
+        return [a[:, :, :, q:q + sw * (wo - 1) + 1:sw] for q in range(kw)]
+
+    def _row_views(self, a: np.ndarray, ho: int) -> list:
+        """a[:, :, p::sh] cut to Ho rows, for each row offset p."""
+        kh, sh = self.kernel_size[0], self.stride[0]
+        return [a[:, :, p:p + sh * (ho - 1) + 1:sh] for p in range(kh)]
+
+    def _running_max(self, views: list) -> tuple[np.ndarray, np.ndarray | None]:
+        """Elementwise max over ``views`` and, in training mode, the index of the first view that holds it."""
+        best = np.array(views[0], order="K")  # keeps the input's memory layout (e.g. channels-last)
+        winner = np.zeros_like(best, dtype=np.uint8) if self.training else None
+        for k, view in enumerate(views[1:], start=1):
+            if self.training:  # strict >: an equal later value does not win
+                winner = np.where(view > best, np.uint8(k), winner)
+            np.maximum(best, view, out=best)
+        return best, winner
+
+    @staticmethod
+    def _route(grad: np.ndarray, winner: np.ndarray, views: list, disjoint: bool) -> None:
+        """Send grad to views[winner]: assign when the views do not overlap, else accumulate."""
+        for k, view in enumerate(views):
+            if disjoint:  # each element of the zero-filled target belongs to exactly one view
+                np.multiply(grad, winner == k, out=view)
+            else:
+                view += grad * (winner == k)
 
 
 class AvgPool2d(_Pool2d):
