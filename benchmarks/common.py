@@ -312,8 +312,9 @@ def measure_throughput(framework: str, request: dict) -> dict:
         def step(i):
             runner.predict(pool[i % len(pool)][0])
     steps, elapsed = time_steps(step, request["seconds"], request["warmup_seconds"])
-    return {"samples_per_s": steps * workload.batch / elapsed, "steps": steps, "seconds": elapsed,
-            "peak_rss_mib": peak_rss_mib()}
+    samples_per_s = steps * workload.batch / elapsed
+    return {"samples_per_s": samples_per_s, "steps": steps, "seconds": elapsed, "peak_rss_mib": peak_rss_mib(),
+            **gemm_fraction(samples_per_s, workload, request)}
 
 
 def sklearn_classifier(workload: Workload, epochs: int):
@@ -343,8 +344,16 @@ def measure_sklearn(workload: Workload, request: dict) -> dict:
     start = time.perf_counter()
     sklearn_classifier(workload, epochs).fit(x, y)
     elapsed = time.perf_counter() - start
-    return {"samples_per_s": len(x) * epochs / elapsed, "steps": epochs * math.ceil(len(x) / workload.batch),
-            "seconds": elapsed, "peak_rss_mib": peak_rss_mib()}
+    samples_per_s = len(x) * epochs / elapsed
+    return {"samples_per_s": samples_per_s, "steps": epochs * math.ceil(len(x) / workload.batch),
+            "seconds": elapsed, "peak_rss_mib": peak_rss_mib(), **gemm_fraction(samples_per_s, workload, request)}
+
+
+def gemm_fraction(samples_per_s: float, workload: Workload, request: dict) -> dict:
+    """This machine's sgemm GFLOP/s measured right after the workload, in the same process
+    and conditions, and the fraction of it the workload's GEMM FLOPs reached."""
+    gflops = sgemm_gflops(*((256, 0.02) if request["quick"] else (1024, 0.3)))
+    return {"sgemm_gflops": gflops, "gemm_fraction": samples_per_s * step_gemm_flops(workload) / (gflops * 1e9)}
 
 
 def measure_time_to_accuracy(framework: str, request: dict) -> dict:
@@ -500,21 +509,18 @@ def quick_version(workload: Workload) -> Workload:
     return replace(workload, batch=min(workload.batch, 8))
 
 
-def sgemm_gflops(threads: int, size: int = 1024, seconds: float = 1.0) -> float:
-    """This machine's float32 matrix-multiply throughput with NumPy's BLAS: best of repeated
-    size×size products, 2·size³ FLOPs each."""
-    from threadpoolctl import threadpool_limits
-
+def sgemm_gflops(size: int = 1024, seconds: float = 0.3) -> float:
+    """Float32 matrix-multiply throughput of NumPy's BLAS under the current thread limits: the
+    best of repeated size×size products over ``seconds``, 2·size³ FLOPs each."""
     rng = np.random.default_rng(SEED)
     a, b = rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32)
     out, best = np.empty_like(a), math.inf
-    with threadpool_limits(limits=threads):
+    np.matmul(a, b, out=out)
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or best == math.inf:
+        t = time.perf_counter()
         np.matmul(a, b, out=out)
-        start = time.perf_counter()
-        while time.perf_counter() - start < seconds or best == math.inf:
-            t = time.perf_counter()
-            np.matmul(a, b, out=out)
-            best = min(best, time.perf_counter() - t)
+        best = min(best, time.perf_counter() - t)
     return 2 * size ** 3 / best / 1e9
 
 
@@ -546,36 +552,32 @@ def run_suite(workloads: list[Workload], settings: Settings, servers: Servers) -
     """Measure every workload in scratchnet and PyTorch (and scikit-learn where it applies)."""
     if settings.quick:
         workloads = [quick_version(w) for w in workloads]
-    gflops = sgemm_gflops(settings.threads, *((256, 0.05) if settings.quick else ()))
     rows = []
     with tempfile.TemporaryDirectory(prefix="scratchnet-bench-") as tmp:
         for workload in workloads:
-            rows.append(_measure_workload(workload, servers, settings, Path(tmp) / workload.name, gflops))
+            rows.append(_measure_workload(workload, servers, settings, Path(tmp) / workload.name))
             print(f"  measured {workload.title}", file=sys.stderr)
+    sgemm = [r["sgemm_gflops"] for row in rows for r in row["results"].values() if "sgemm_gflops" in r]
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_description(),
             "threads": settings.threads, "seconds": settings.seconds, "rounds": settings.rounds,
-            "quick": settings.quick, "sgemm_gflops": gflops, "rows": rows}
+            "quick": settings.quick, "sgemm_gflops_range": [min(sgemm, default=0.0), max(sgemm, default=0.0)],
+            "rows": rows}
 
 
-def _measure_workload(workload: Workload, servers: Servers, settings: Settings, folder: Path,
-                      gflops: float) -> dict:
+def _measure_workload(workload: Workload, servers: Servers, settings: Settings, folder: Path) -> dict:
     x, y, source = sample_pool(workload, 2 * workload.batch if settings.quick else _pool_size(workload))
     request = {"kind": "throughput", "workload": workload.to_json(), "data": save_arrays(folder, x, y),
                "weights": str(folder / "weights.npz"), "threads": settings.threads,
-               "seconds": settings.seconds, "warmup_seconds": settings.warmup_seconds}
+               "seconds": settings.seconds, "warmup_seconds": settings.warmup_seconds, "quick": settings.quick}
     # scratchnet first in every round: it writes the initial weights PyTorch loads.
     frameworks = ["scratchnet", "torch"] + (["sklearn"] if workload.sklearn else [])
     rounds = {name: [] for name in frameworks}
     for _ in range(settings.rounds):
         for name in frameworks:
             rounds[name].append(servers.request(name, request))
-    results = {name: best_round(results) for name, results in rounds.items()}
-    flops = step_gemm_flops(workload)
-    for result in results.values():
-        if "samples_per_s" in result:
-            result["gemm_fraction"] = result["samples_per_s"] * flops / (gflops * 1e9)
     return {"name": workload.name, "title": workload.title, "data": source, "batch": workload.batch,
-            "training": workload.training, "gemm_flops_per_sample": flops, "results": results}
+            "training": workload.training, "gemm_flops_per_sample": step_gemm_flops(workload),
+            "results": {name: best_round(results) for name, results in rounds.items()}}
 
 
 def best_round(results: list[dict]) -> dict:
@@ -653,10 +655,12 @@ def throughput_table(report: dict) -> str:
 
 
 def report_header(report: dict) -> str:
+    low, high = report["sgemm_gflops_range"]
     mode = "QUICK MODE (tiny batches, timings meaningless)" if report["quick"] else \
         f"best of {report['rounds']} alternating rounds of {report['seconds']:g} s each"
     return (f"{report['date']} on {report['machine']}\n"
-            f"threads: {report['threads']}; {mode}; NumPy sgemm: {report['sgemm_gflops']:.1f} GFLOP/s")
+            f"threads: {report['threads']}; {mode}; NumPy sgemm measured after each measurement: "
+            f"{low:.1f} to {high:.1f} GFLOP/s")
 
 
 def accuracy_table(report: dict) -> str:

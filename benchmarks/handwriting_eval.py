@@ -14,6 +14,8 @@ Test sets, all built here from what is installed (no downloads):
 - ``fonts-photo``: digits 0-9 typed in every TrueType font ``fc-list`` finds (DejaVu
   here), 6 versions each: size 60..160 px, stroke thickness 0..4 px extra, rotation
   ±12°, dark on light and photographed as above.
+- ``mnist-test``: 2,000 MNIST test digits as they are, a check that ``prepare_digit``
+  leaves images already made the MNIST way (nearly) unchanged.
 
 Preprocessings compared, all followed by the same model:
 - ``naive``: grayscale and resize to 28x28 (what SEEDS.md 004 did);
@@ -23,7 +25,7 @@ Preprocessings compared, all followed by the same model:
 The model is a small CNN trained with ``scratchnet.train.fit`` on the 10,000-digit MNIST
 subset in ../shared/datasets/mnist-10k (or ``--run`` to use a run you trained)::
 
-    python benchmarks/handwriting_eval.py [--run RUN] [--out runs/handwriting-cnn] [--epochs 4]
+    python benchmarks/handwriting_eval.py [--run RUN] [--out runs/handwriting-cnn] [--epochs 8]
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from scratchnet.data.handwriting import border_is_light, prepare_digit
+from scratchnet.data.idx import read_idx
 from scratchnet.train import TrainConfig, fit
 from scratchnet.train.modelfile import load_model
 
@@ -82,7 +85,7 @@ def enlarge(digit8: np.ndarray, side: int) -> np.ndarray:
     A blank 1-cell margin is added first, so ink that touches the 8x8 grid's edge fades
     out instead of ending in a straight cut.
     """
-    small = Image.fromarray(np.pad(digit8 / 16.0, 1).astype(np.float32), mode="F")
+    small = Image.fromarray(np.pad(digit8 / 16.0, 1).astype(np.float32))
     return np.clip(np.asarray(small.resize((side, side), Image.Resampling.BICUBIC)), 0, 1)
 
 
@@ -118,8 +121,14 @@ def typed_digit(font_file: str, digit: int, rng: np.random.Generator) -> np.ndar
     if max(ink.shape) > limit:  # keep it inside the photo
         scale = limit / max(ink.shape)
         size = (max(1, int(ink.shape[1] * scale)), max(1, int(ink.shape[0] * scale)))
-        ink = np.asarray(Image.fromarray(ink, mode="F").resize(size, Image.Resampling.BOX))
+        ink = np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.BOX))
     return ink
+
+
+def mnist_test_set(count: int = 2000) -> tuple[list[Image.Image], np.ndarray]:
+    images = read_idx(MNIST_10K / "t10k-images-idx3-ubyte.gz", ndim=3)[:count]
+    labels = read_idx(MNIST_10K / "t10k-labels-idx1-ubyte.gz", ndim=1)[:count]
+    return [Image.fromarray(image) for image in images], labels
 
 
 def font_set(rng: np.random.Generator, versions: int = 6) -> tuple[list[Image.Image], np.ndarray]:
@@ -164,7 +173,7 @@ def train_model(out: Path, epochs: int) -> Path:
     spec_file.write_text(json.dumps(SMALL_CNN))
     config = TrainConfig(dataset="mnist", root=str(MNIST_10K), model=str(spec_file), epochs=epochs, batch_size=64,
                          lr=2e-3, normalize="scale", augment="crop", crop_padding=2, val_size=1000, out=str(out))
-    result = fit(config, report=False)
+    result = fit(config, quiet=True, report=False)
     print(f"trained {out}: MNIST test accuracy {result.metrics['test_accuracy']:.4f}")
     return out
 
@@ -173,14 +182,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, help="use this trained MNIST run (or model.npz) instead of training")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "handwriting-cnn", help="where to train")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     run = args.run or train_model(args.out, args.epochs)
     model = load_model(run / "model.npz" if run.is_dir() else run)
     rng = np.random.default_rng(args.seed)
-    sets = {**optdigits_sets(rng), "fonts-photo": font_set(rng)}
+    sets = {**optdigits_sets(rng), "fonts-photo": font_set(rng), "mnist-test": mnist_test_set()}
 
     print(f"\n{'test set':<16} {'images':>6}  " + "  ".join(f"{name:>14}" for name in PREPROCESSINGS))
     for set_name, (images, labels) in sets.items():

@@ -1,8 +1,19 @@
-"""scratchnet: neural networks from scratch on NumPy, with PyTorch's names and layouts."""
+"""scratchnet: neural networks from scratch on NumPy, with PyTorch's names and layouts.
+
+``scratchnet.nn`` and ``scratchnet.optim`` are the engine (NumPy only);
+``scratchnet.fit(TrainConfig(...))`` runs the whole training workflow.
+"""
 from .random import manual_seed
 
 __version__ = "0.1.0"
 
-from .train import TrainConfig, fit  # noqa: E402  (after __version__, which model files record)
-
 __all__ = ["manual_seed", "__version__", "TrainConfig", "fit"]
+
+
+def __getattr__(name: str):
+    # The workflow is imported on first use, so ``import scratchnet.nn`` loads the engine alone.
+    if name in ("TrainConfig", "fit"):
+        from . import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module 'scratchnet' has no attribute {name!r}")

@@ -94,7 +94,7 @@ def test_errors():
         BatchNorm1d(0)
     with pytest.raises(ValueError, match="momentum"):
         BatchNorm2d(2, momentum=1.5)
-    with pytest.raises(ValueError, match=r"expected input of shape \(N, C\) or \(N, C, L\) with C=3, got \(2, 3, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"shape \(N, C\) or \(N, C, L\) with C=3, got \(2, 3, 4, 4\)"):
         BatchNorm1d(3)(batch((2, 3, 4, 4)))
     with pytest.raises(ValueError, match=r"\(N, C, H, W\) with C=3, got \(2, 4, 4, 4\)"):
         BatchNorm2d(3)(batch((2, 4, 4, 4)))

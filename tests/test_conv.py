@@ -16,6 +16,7 @@ def images(shape, seed=0, dtype=np.float32):
     (dict(in_channels=2, out_channels=3, kernel_size=3, stride=2, padding=1), (2, 2, 5, 6)),
     (dict(in_channels=1, out_channels=2, kernel_size=(2, 3), stride=(1, 2), padding=(1, 0), bias=False), (2, 1, 4, 7)),
     (dict(in_channels=3, out_channels=2, kernel_size=1), (1, 3, 3, 3)),
+    (dict(in_channels=6, out_channels=2, kernel_size=3, stride=(2, 1), padding=1), (2, 6, 4, 5)),  # many channels
 ])
 def test_gradients_match_finite_differences(kwargs, shape):
     check_module_grads(Conv2d(**kwargs, generator=np.random.default_rng(1)), images(shape))
@@ -137,3 +138,23 @@ def test_small_cnn_overfits_random_labels_with_gradient_descent():
         model.zero_grad()
     assert loss < 0.1 * first
     assert np.array_equal(model(x).argmax(axis=1), labels)
+
+
+def test_parallel_blocks_give_the_same_result_as_one_thread():
+    """Conv2d, BatchNorm2d and MaxPool2d split large batches over BLAS's thread count; the
+    partial sums are added in a fixed order, so 1 and 2 threads agree bit for bit."""
+    from threadpoolctl import threadpool_limits
+
+    def run():
+        gen = np.random.default_rng(0)
+        model = Sequential(Conv2d(3, 8, 3, generator=gen), BatchNorm2d(8), MaxPool2d(2))
+        x = images((64, 3, 40, 40))  # several blocks of samples in every layer
+        y = model(x)
+        return y, model.backward(images(y.shape, seed=1)), [p.grad for p in model.parameters()]
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = run()
+    with threadpool_limits(limits=2, user_api="blas"):
+        parallel = run()
+    for a, b in zip([serial[0], serial[1], *serial[2]], [parallel[0], parallel[1], *parallel[2]]):
+        np.testing.assert_array_equal(a, b)

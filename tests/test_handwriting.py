@@ -82,10 +82,8 @@ def test_uneven_lighting_and_noise_are_suppressed():
     steps = prepare_digit_steps(uneven_noisy(draw_two()))
     assert_mnist_like(steps.digit)
     # The dim left edge of the paper must not count as ink: nothing outside the 2's bounds.
-    top, left, bottom, right = steps.box
-    scale = 512 / 400 if max(steps.gray.shape) == 512 else 1.0
-    assert left >= (80 - 15) * scale and right <= (200 + 15) * scale
-    assert top >= (100 - 15) * scale and bottom <= (300 + 15) * scale
+    top, left, bottom, right = steps.box  # the 2 spans x 80..200, y 100..300, stroke 18 px
+    assert 65 <= left and right <= 215 and 85 <= top and bottom <= 315
 
 
 def test_a_speck_of_dust_does_not_stretch_the_box():
@@ -172,3 +170,37 @@ def test_open_image_rejects_non_images(tmp_path):
         open_image(text)
     with pytest.raises(ValueError, match="no such file"):
         open_image(tmp_path / "missing.png")
+
+
+def test_predict_explain_writes_a_figure_of_what_the_network_saw(tmp_path, capsys):
+    from scratchnet.cli import main
+    from test_serve import write_tiny_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_tiny_model(run / "model.npz")
+    photo = tmp_path / "two.jpg"
+    draw_two().save(photo)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (40, 40), 255).save(blank)
+    figure = tmp_path / "explain.png"
+
+    assert main(["predict", str(run), str(photo), str(blank), "--json", "--explain", str(figure)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "prediction" in lines[0] and "no ink" in lines[1]  # stdout stays JSON lines
+    with Image.open(figure) as image:
+        assert image.format == "PNG" and image.width >= 600 and image.height >= 200  # one row: the photo
+
+
+def test_open_image_decodes_big_jpegs_at_reduced_scale_and_refuses_huge_images(monkeypatch):
+    import scratchnet.data.handwriting as handwriting
+
+    buffer = io.BytesIO()
+    draw_two(size=(300, 400)).resize((3000, 4000)).save(buffer, format="JPEG")
+    image = open_image(buffer.getvalue())
+    assert image.size == (1500, 2000)  # 1/2 scale: 1/4 would be under 1024 px wide
+    assert_mnist_like(prepare_digit(image))
+
+    monkeypatch.setattr(handwriting, "MAX_PIXELS", 1_000_000)
+    with pytest.raises(ValueError, match="1500x2000 pixels, over the limit of 1 megapixels"):
+        open_image(buffer.getvalue())

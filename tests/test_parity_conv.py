@@ -39,6 +39,8 @@ def assert_same_step(ours, theirs, x, seed=1):
     ((4, 5, 3), dict(stride=2, padding=1), (2, 4, 9, 8)),
     ((2, 3, (2, 4)), dict(stride=(2, 1), padding=(0, 2), bias=False), (3, 2, 7, 6)),
     ((1, 32, 3), {}, (40, 1, 28, 28)),                                     # many samples: several blocks
+    ((32, 64, 3), {}, (12, 32, 13, 13)),                                   # many input channels
+    ((8, 4, 3), dict(stride=2, padding=1), (3, 8, 7, 6)),
 ])
 def test_conv2d_matches_torch(args, kwargs, shape):
     ours = nn.Conv2d(*args, **kwargs)

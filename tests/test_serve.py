@@ -1,5 +1,6 @@
 """The drawing page's server (scratchnet.serve) in-process on 127.0.0.1, and `scratchnet serve`."""
 import base64
+import contextlib
 import http.client
 import io
 import json
@@ -33,14 +34,23 @@ def model(tmp_path_factory):
     return load_model(write_tiny_model(tmp_path_factory.mktemp("run") / "model.npz"))
 
 
-@pytest.fixture(scope="module")
-def server(model):
-    server = DigitServer(("127.0.0.1", 0), model, model_name="tiny", max_bytes=200_000, log_requests=False)
+@contextlib.contextmanager
+def serving(model, name="tiny", **options):
+    """A DigitServer on an ephemeral port of 127.0.0.1, answering from a background thread."""
+    server = DigitServer(("127.0.0.1", 0), model, model_name=name, log_requests=False, **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    with serving(model, max_bytes=200_000) as server:
+        yield server
 
 
 def request(server, method, path, body=None, headers=None):
@@ -147,6 +157,30 @@ def test_server_keeps_answering_after_errors(server):
     request(server, "POST", "/predict", b"junk", {"Content-Type": "image/png"})
     status, _, body = request(server, "POST", "/predict", digit_png(), {"Content-Type": "image/png"})
     assert status == 200 and json.loads(body)["predicted"] == "7"
+
+
+def test_concurrent_predictions_all_succeed(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = digit_png()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: request(server, "POST", "/predict", body, {"Content-Type": "image/png"}),
+                                range(16)))
+    assert [status for status, _, _ in answers] == [200] * 16
+    assert len({answer for _, _, answer in answers}) == 1  # the same image gets the same answer
+
+
+def test_a_failing_model_gets_500_and_the_server_keeps_running(model):
+    class BrokenModel:
+        classes, input_shape = model.classes, model.input_shape
+
+        def predict_proba(self, x):
+            raise RuntimeError("out of memory")
+
+    with serving(BrokenModel(), name="broken") as broken:
+        status, _, answer = request(broken, "POST", "/predict", digit_png(), {"Content-Type": "image/png"})
+        assert status == 500 and json.loads(answer)["error"] == "internal error: RuntimeError: out of memory"
+        assert request(broken, "GET", "/info")[0] == 200
 
 
 def test_model_without_28x28_inputs_is_refused(tmp_path):

@@ -3,14 +3,12 @@
 Needs the apt package ``chromium`` (at /usr/bin/chromium) and the pip package
 ``playwright`` (no ``playwright install``: the system browser is used).
 """
-import threading
 from pathlib import Path
 
 import pytest
 
-from scratchnet.serve import DigitServer
 from scratchnet.train.modelfile import load_model
-from test_serve import write_tiny_model
+from test_serve import serving, write_tiny_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -24,13 +22,8 @@ pytestmark = [
 
 @pytest.fixture
 def page_url(tmp_path):
-    model = load_model(write_tiny_model(tmp_path / "model.npz"))
-    server = DigitServer(("127.0.0.1", 0), model, model_name="tiny", log_requests=False)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.url
-    server.shutdown()
-    server.server_close()
+    with serving(load_model(write_tiny_model(tmp_path / "model.npz"))) as server:
+        yield server.url
 
 
 @pytest.fixture

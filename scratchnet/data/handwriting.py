@@ -14,10 +14,13 @@ right without this). The steps, all vectorised NumPy on a float image in [0, 1]:
 3. background: divide out (paper) or subtract (dark background) a smooth estimate
    of the background (a quadratic surface fitted robustly to a percentile per block),
    which removes uneven lighting;
-4. threshold: Otsu's threshold on the result; ink below it becomes 0, ink above keeps
-   its anti-aliased intensity, stretched so the strongest ink is 1;
-5. crop to the ink's bounding box, scale the longer side to 20 px (area-averaging);
-6. paste into 28x28, shifted so the centre of mass is at (14, 14).
+4. threshold: average away pixel noise, then Otsu's threshold (raised above the noise
+   floor when needed); ink below it becomes 0, ink above keeps its anti-aliased
+   intensity, stretched so the strongest ink is 1;
+5. crop to the ink's bounding box (ignoring stray specks), scale the longer side to
+   20 px (area-averaging);
+6. paste into 28x28, shifted so the centre of mass is at (14, 14) (but never so far
+   that ink is cut off).
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ SIZE = 28  # side of the image the network sees
 BOX = 20  # longer side of the digit's bounding box inside it
 CENTRE = 14.0  # where MNIST puts the centre of mass (row, column)
 WORK_SIDE = 512  # larger images are reduced to this longer side first: 20 px is the goal
+DRAFT_SIDE = 1024  # JPEGs are decoded at the smallest scale keeping this many px per side
+MAX_PIXELS = 64_000_000  # bigger images are refused before decoding (a memory bomb guard)
 BACKGROUND_BLOCKS = 8  # blocks along the longer side for the background estimate
 NOISE_SCALE = 1 / 200  # noise is averaged over ~this fraction of the longer side (2.5 px at 512)
 STRAY_INK = 0.002  # this fraction of the ink mass, at each end, may lie outside the bounding box
@@ -47,8 +52,9 @@ class DigitSteps:
     ``gray``: the grayscale input in [0, 1] (after any size reduction), (H, W) float32.
     ``inverted``: True when the background was light (dark ink on paper).
     ``background``: the smooth estimate of the background's brightness in ``gray``.
-    ``signal``: how much ink each pixel holds once the background is removed, ≥ 0.
-    ``threshold``: Otsu's threshold on ``signal``.
+    ``signal``: how much ink each pixel holds once the background is removed and
+    pixel noise averaged away, ≥ 0.
+    ``threshold``: the ink threshold on ``signal`` (Otsu's, or the noise floor).
     ``cleaned``: the thresholded ink, in [0, 1].
     ``box``: (top, left, bottom, right) of the ink's bounding box in ``cleaned``.
     ``digit``: the 28x28 uint8 result.
@@ -65,11 +71,21 @@ class DigitSteps:
 
 
 def open_image(source: str | Path | bytes) -> Image.Image:
-    """Open and fully decode an image file (path or bytes); ValueError if it is not an image."""
+    """Open and fully decode an image file (path or bytes); ValueError if it is not an image
+    or has more than MAX_PIXELS pixels.
+
+    JPEGs are decoded directly at a reduced scale (1/2 to 1/8, never below DRAFT_SIDE px
+    on a side): a 12-megapixel phone photo of a digit needs no more, and decodes in a
+    fraction of the time and memory.
+    """
     name = "the uploaded data" if isinstance(source, (bytes, bytearray)) else str(source)
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
         image = Image.open(stream)
+        image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
+        if image.width * image.height > MAX_PIXELS:
+            raise ValueError(f"{name} is {image.width}x{image.height} pixels, over the limit of "
+                             f"{MAX_PIXELS // 1_000_000} megapixels; use a smaller image")
         image.load()
     except FileNotFoundError:
         raise ValueError(f"{name}: no such file") from None
@@ -102,8 +118,8 @@ def prepare_digit_steps(image: Image.Image) -> DigitSteps:
 def to_grayscale(image: Image.Image) -> np.ndarray:
     """Any Pillow image -> (H, W) float32 luminance in [0, 1], longer side at most WORK_SIDE.
 
-    Transparent pixels become white paper, except when every pixel has the same colour:
-    then only the alpha channel carries the drawing, and ink = alpha is drawn dark.
+    Transparent pixels become white paper, except when every visible pixel has the same
+    colour: then only the alpha channel carries the drawing, and ink = alpha is drawn dark.
     """
     if not isinstance(image, Image.Image):
         raise ValueError(f"prepare_digit takes a PIL.Image.Image, got {type(image).__name__}; open files with open_image(path)")
@@ -141,7 +157,7 @@ def _reduce(gray: np.ndarray) -> np.ndarray:
     if scale >= 1.0:
         return gray
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(gray, mode="F").resize(size, Image.Resampling.BOX), dtype=np.float32)
+    return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX), dtype=np.float32)
 
 
 def border_is_light(gray: np.ndarray) -> bool:
@@ -323,7 +339,7 @@ def scale_to_box(crop: np.ndarray) -> np.ndarray:
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    scaled = np.asarray(Image.fromarray(crop, mode="F").resize(size, resample), dtype=np.float32)
+    scaled = np.asarray(Image.fromarray(crop).resize(size, resample), dtype=np.float32)
     return scaled / max(float(scaled.max()), 1e-6)
 
 

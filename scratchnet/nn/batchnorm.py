@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .conv import run_blocks, sample_blocks
+from .parallel import run_blocks, sample_blocks
 from .module import Module, Parameter
 
 
@@ -141,7 +141,8 @@ class _BatchNorm(Module):
                              f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
         count, ndim = centered.size // self.num_features, centered.ndim
         blocks = sample_blocks(centered)
-        partial = run_blocks(lambda b: (_channel_sum(grad_output[b]), _channel_dot(grad_output[b], centered[b])), blocks)
+        partial = run_blocks(lambda b: (_channel_sum(grad_output[b]), _channel_dot(grad_output[b], centered[b])),
+                             blocks)
         sum_g = sum(p[0] for p in partial)
         sum_g_xhat = sum(p[1] for p in partial) * inv_std  # Σ g·x̂
         if self.affine:

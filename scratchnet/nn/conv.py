@@ -23,12 +23,15 @@ Backward, with g = dL/dy laid out like y as (N·Ho·Wo, O):
                from, i.e. for every kernel offset (p, q) one strided slice-add of dcols[p, q]
                (N, Ho, Wo, C) into dxpad[:, p::sh, q::sw, :]  (kh·kw vectorised adds).
                Keeping each offset's block contiguous makes these adds run over long rows
-               of Wo·C floats even when C is 1 or 3.
+               of Wo·C floats. For few input channels (C <= 4: grey or RGB images) the
+               per-offset products (N·Ho·Wo, C) are too thin for BLAS, so there it is one
+               GEMM dcolsᵀ = Wmat @ gᵀ (kh·kw·C, N·Ho·Wo), added per offset into a
+               channels-first (C, N, Hp, Wp) gradient: rows of Wo floats.
 
 Speed: the samples are processed in blocks whose patch matrix fits in cache (about 1 MiB),
 so im2col, the GEMM and col2im work on cache-resident data instead of a patch matrix of
 tens of MB; each block is still one GEMM over all its pixels and channels, and the blocks
-run in parallel on as many threads as BLAS is allowed (``run_blocks``). The patch matrix
+run in parallel on as many threads as BLAS is allowed (``parallel.run_blocks``). The patch matrix
 is rebuilt in backward rather than kept, so training memory stays at one input.
 
 Layout: the output is returned as an NCHW *view* of channels-last memory (what PyTorch
@@ -38,55 +41,17 @@ standard C-order layout for code that needs raw buffers.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from threadpoolctl import ThreadpoolController
 
 from . import init
 from .module import Module, Parameter, check_input
+from .parallel import run_blocks, sample_blocks
 
-_BLOCK_BYTES = 1024 * 1024  # target size of one block's patch matrix (fits in L2/L3 cache)
-
-
-@lru_cache(maxsize=None)
-def _blas() -> ThreadpoolController:
-    """NumPy's BLAS libraries (found once, after NumPy has loaded them)."""
-    return ThreadpoolController().select(user_api="blas")
+_FEW_CHANNELS = 4  # up to this many input channels, dL/dx goes through a channels-first col2im (measured)
 
 
-@lru_cache(maxsize=None)
-def _executor(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scratchnet-conv")
-
-
-def run_blocks(task, blocks: list) -> list:
-    """[task(b) for b in blocks], spread over as many Python threads as BLAS may use.
-
-    With n BLAS threads (set e.g. by ``threadpoolctl.threadpool_limits``), n blocks run at
-    once, each with single-threaded BLAS: NumPy releases the GIL in copies, ufuncs and
-    GEMMs, so im2col and col2im run in parallel too, and a few large independent tasks
-    tolerate a busy machine far better than many small multi-threaded GEMMs.
-    """
-    libs = _blas().lib_controllers
-    workers = min([lib.num_threads for lib in libs] + [len(blocks)]) if libs else 1
-    if workers <= 1:
-        return [task(block) for block in blocks]
-    with _blas().limit(limits=1):
-        return list(_executor(workers).map(task, blocks))
-
-
-def sample_blocks(x: np.ndarray, bytes_per_sample: int | None = None) -> list:
-    """Slices of x's first axis (samples) of about _BLOCK_BYTES each (one sample's bytes of x by default)."""
-    n = x.shape[0]
-    per_sample = max(1, x.nbytes // max(n, 1) if bytes_per_sample is None else bytes_per_sample)
-    step = max(1, _BLOCK_BYTES // per_sample)
-    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
-
-
-def _pair(value, name: str, minimum: int) -> tuple[int, int]:
+def as_pair(value, name: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, as torch's kernel_size/stride/padding, checked to be >= minimum."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
@@ -125,9 +90,9 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d needs positive channel counts, got in_channels={in_channels!r}, "
                              f"out_channels={out_channels!r}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
-        self.stride = _pair(stride, "stride", 1)
-        self.padding = _pair(padding, "padding", 0)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
+        self.stride = as_pair(stride, "stride", 1)
+        self.padding = as_pair(padding, "padding", 0)
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((out_channels, in_channels, kh, kw), dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
@@ -170,6 +135,16 @@ class Conv2d(Module):
             for q in range(kw):
                 dxpad[:, p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw, :] += dcols[p, q]
 
+    def _col2im_add_channels_first(self, dcols_t: np.ndarray, dx: np.ndarray) -> None:
+        """Add patch gradients (kh·kw·C, B·Ho·Wo) back into their pixels of dx (C, B, Hp, Wp)."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        c, b, hp, wp = dx.shape
+        ho, wo = self._out_hw(hp, wp)
+        dcols_t = dcols_t.reshape(kh, kw, c, b, ho, wo)
+        for p in range(kh):
+            for q in range(kw):
+                dx[:, :, p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw] += dcols_t[p, q]
+
     def _blocks(self, xpad: np.ndarray, ho: int, wo: int) -> list:
         """Slices of samples whose patch matrices are about _BLOCK_BYTES each."""
         kh, kw = self.kernel_size
@@ -205,19 +180,32 @@ class Conv2d(Module):
                              f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
         g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1)).reshape(n, ho * wo, self.out_channels)
         kh, kw = self.kernel_size
-        w_per_offset = self.weight.data.transpose(2, 3, 0, 1).reshape(kh * kw, self.out_channels, c)  # (kh·kw, O, C)
-        dxpad = np.zeros_like(xpad)
+        few_channels = c <= _FEW_CHANNELS
+        if few_channels:
+            wmat = self._weight_matrix()
+            dxpad = np.zeros((c, n, hp, wp), dtype=xpad.dtype)  # channels-first
+        else:
+            # (kh·kw, O, C): W[:, :, p, q] for each kernel offset
+            w_per_offset = self.weight.data.transpose(2, 3, 0, 1).reshape(kh * kw, self.out_channels, c)
+            dxpad = np.zeros_like(xpad)
 
-        def backward_block(block):  # this block's share of dL/dWmat; its dL/dx goes into dxpad
+        def backward_block(block):  # this block's shares of dL/dWmat and dL/db; its dL/dx goes into dxpad
             g_rows = g[block].reshape(-1, self.out_channels)
-            self._col2im_add(np.matmul(g_rows, w_per_offset), dxpad[block])
-            return self._im2col(xpad[block]).T @ g_rows
+            if few_channels:
+                self._col2im_add_channels_first(wmat @ g_rows.T, dxpad[:, block])
+            else:
+                self._col2im_add(np.matmul(g_rows, w_per_offset), dxpad[block])
+            return self._im2col(xpad[block]).T @ g_rows, g_rows.sum(axis=0)
 
-        grad_wmat = sum(run_blocks(backward_block, self._blocks(xpad, ho, wo)))
-        self.weight.accumulate(np.ascontiguousarray(grad_wmat.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1)))
+        partial = run_blocks(backward_block, self._blocks(xpad, ho, wo))
+        grad_wmat = sum((w for w, _ in partial), np.zeros((kh * kw * c, self.out_channels), dtype=xpad.dtype))
+        grad_weight = grad_wmat.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1)  # (O, C, kh, kw)
+        self.weight.accumulate(np.ascontiguousarray(grad_weight))
         if self.bias is not None:
-            self.bias.accumulate(g.sum(axis=(0, 1)))
+            self.bias.accumulate(sum((b for _, b in partial), np.zeros(self.out_channels, dtype=xpad.dtype)))
         ph, pw = self.padding
+        if few_channels:
+            return dxpad[:, :, ph:hp - ph, pw:wp - pw].transpose(1, 0, 2, 3)
         return dxpad[:, ph:hp - ph, pw:wp - pw, :].transpose(0, 3, 1, 2)
 
     def extra_repr(self) -> str:

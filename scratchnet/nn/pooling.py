@@ -4,28 +4,29 @@ Input x (N, C, H, W); window (kh, kw), stride (sh, sw) (default: the kernel size
 (ph, pw) at most half the kernel. Output (N, C, Ho, Wo) with PyTorch's floor rule
 Ho = (H + 2·ph - kh) // sh + 1 (``ceil_mode=False``).
 
-Both are computed as one vectorised operation per kernel offset (p, q): the strided view
+Both are computed from strided views instead of a patch matrix: the view
 ``xpad[:, :, p::sh, q::sw]`` (cut to Ho x Wo) holds, for every output pixel, the input
-under offset (p, q) of its window. So a 2x2 pool is 4 whole-array operations, for
-overlapping and non-overlapping windows alike, with no patch matrix and no copy of the
-input; the arrays keep the memory layout of the input (e.g. channels-last from Conv2d).
+under offset (p, q) of its window, so a window reduction is a few whole-array
+operations, for overlapping and non-overlapping windows alike. The results keep the
+memory layout of the input (e.g. channels-last from Conv2d).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .conv import _pair, check_window_fits, output_size, run_blocks, sample_blocks
+from .conv import as_pair, check_window_fits, output_size
+from .parallel import run_blocks, sample_blocks
 from .module import Module, check_input
 
 
 class _Pool2d(Module):
-    """Arguments, shape checks and the per-offset window views shared by both pools."""
+    """Arguments, padding and shape checks shared by both pools."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", 1)
-        self.padding = _pair(padding, "padding", 0)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else as_pair(stride, "stride", 1)
+        self.padding = as_pair(padding, "padding", 0)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{type(self).__name__}: padding {self.padding} must be at most half of "
                              f"kernel_size {self.kernel_size} (as in PyTorch)")
@@ -43,14 +44,8 @@ class _Pool2d(Module):
         return xpad
 
     def _out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return tuple(output_size(s, k, st, p) for s, k, st, p in zip((h, w), self.kernel_size, self.stride, self.padding))
-
-    def _windows(self, xpad: np.ndarray, ho: int, wo: int):
-        """Yield, for each kernel offset (p, q) in row-major order, the view xpad[:, :, p::sh, q::sw] cut to (Ho, Wo)."""
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        for p in range(kh):
-            for q in range(kw):
-                yield xpad[:, :, p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw]
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
 
     def _check(self, x: np.ndarray) -> tuple[int, int]:
         check_input(self, x, (None, None, None, None))
@@ -171,6 +166,13 @@ class AvgPool2d(_Pool2d):
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
         super().__init__(kernel_size, stride, padding)
         self.count_include_pad = bool(count_include_pad)
+
+    def _windows(self, xpad: np.ndarray, ho: int, wo: int):
+        """Yield, for each kernel offset (p, q), the view xpad[:, :, p::sh, q::sw] cut to (Ho, Wo)."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        for p in range(kh):
+            for q in range(kw):
+                yield xpad[:, :, p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw]
 
     def _divisor(self, x_shape: tuple, dtype) -> np.ndarray | float:
         """kh·kw, or per output pixel (Ho, Wo) the count of non-padding inputs in its window."""

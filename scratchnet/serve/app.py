@@ -11,8 +11,8 @@ Errors are JSON {"error": message} with 400 (malformed or unusable image), 404, 
 
 Built on the standard library's ``ThreadingHTTPServer``: a page and two JSON routes
 need no framework, and it adds no dependency; each request gets its own thread, so
-a slow upload does not block the page. The model is shared read-only across threads
-(forward passes in eval mode keep no state).
+a slow upload does not block the page. Forward passes take turns on the one model
+(a lock), as layers may keep buffers between calls; one 28x28 digit takes milliseconds.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import base64
 import binascii
 import io
 import json
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -71,6 +72,7 @@ class DigitServer(ThreadingHTTPServer):
                 f"takes {'x'.join(map(str, model.input_shape))}"
             )
         self.model, self.model_name = model, model_name
+        self._model_lock = threading.Lock()
         self.max_bytes, self.log_requests = max_bytes, log_requests
         super().__init__(address, DigitRequestHandler)
 
@@ -89,7 +91,8 @@ class DigitServer(ThreadingHTTPServer):
             digit = prepare_digit(open_image(image_bytes))
         except ValueError as err:
             raise RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
-        probabilities = np.asarray(self.model.predict_proba(digit[None, None]))[0]
+        with self._model_lock:
+            probabilities = np.asarray(self.model.predict_proba(digit[None, None]))[0]
         index = int(np.argmax(probabilities))
         classes = [str(c) for c in self.model.classes]
         return {
@@ -104,7 +107,7 @@ class DigitServer(ThreadingHTTPServer):
 def png_data_uri(image: np.ndarray) -> str:
     """A uint8 grayscale array as ``data:image/png;base64,...``."""
     buffer = io.BytesIO()
-    Image.fromarray(image, mode="L").save(buffer, format="PNG")
+    Image.fromarray(image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -141,7 +144,15 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
 
     def _respond_safely(self, route) -> None:
         try:
+            self._answer(route)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the browser went away (page closed): nobody to answer
+
+    def _answer(self, route) -> None:
+        try:
             route()
+        except (BrokenPipeError, ConnectionResetError):
+            raise
         except RequestError as err:
             self._send_json({"error": str(err)}, err.status)
         except Exception as err:  # noqa: BLE001 -- one bad request must not take the page down

@@ -1,0 +1,60 @@
+"""Data parallelism for the engine: independent blocks of samples on several threads.
+
+NumPy is the engine's only requirement. When threadpoolctl (a dependency of the
+scratchnet package, not of the engine) is importable, blocks run on as many Python
+threads as BLAS may use, each with single-threaded BLAS; without it they run one after
+another, with the same results.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+
+try:
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # the engine runs on NumPy alone, serially
+    ThreadpoolController = None
+
+_BLOCK_BYTES = 1024 * 1024  # target size of one block's working set (fits in L2/L3 cache)
+
+
+@lru_cache(maxsize=None)
+def _blas():
+    """NumPy's BLAS libraries (found once, after NumPy has loaded them); None without threadpoolctl."""
+    if ThreadpoolController is None:
+        return None
+    return ThreadpoolController().select(user_api="blas")
+
+
+@lru_cache(maxsize=None)
+def _executor(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scratchnet-conv")
+
+
+def run_blocks(task, blocks: list) -> list:
+    """[task(b) for b in blocks], spread over as many Python threads as BLAS may use.
+
+    The engine's parallelism (Conv2d, BatchNorm, MaxPool2d): with n BLAS threads (set e.g.
+    by ``threadpoolctl.threadpool_limits``), n blocks of samples run at once, each with
+    single-threaded BLAS. NumPy releases the GIL in copies, ufuncs and GEMMs, so the
+    elementwise work runs in parallel too, and a few large independent tasks tolerate a
+    busy machine far better than many small multi-threaded GEMMs. Results come back in
+    block order, so sums of per-block results do not depend on the thread count.
+    """
+    controller = _blas()
+    libs = controller.lib_controllers if controller is not None else []
+    workers = min([lib.num_threads for lib in libs] + [len(blocks)]) if libs else 1
+    if workers <= 1:
+        return [task(block) for block in blocks]
+    with controller.limit(limits=1):
+        return list(_executor(workers).map(task, blocks))
+
+
+def sample_blocks(x: np.ndarray, bytes_per_sample: int | None = None) -> list:
+    """Slices of x's first axis (samples) of about _BLOCK_BYTES each (one sample's bytes of x by default)."""
+    n = x.shape[0]
+    per_sample = max(1, x.nbytes // max(n, 1) if bytes_per_sample is None else bytes_per_sample)
+    step = max(1, _BLOCK_BYTES // per_sample)
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
