@@ -35,7 +35,7 @@ def test_serial_blocks_give_the_same_result(monkeypatch):
     x = np.random.default_rng(0).normal(size=(64, 3, 20, 20)).astype(np.float32)
     threaded = model(x)
     monkeypatch.setattr(parallel, "_blas", lambda: None)
-    np.testing.assert_array_equal(threaded, model(x))
+    np.testing.assert_allclose(threaded, model(x), rtol=1e-5, atol=1e-5)  # BLAS rounding may differ
 
 
 def test_workflow_names_load_lazily():

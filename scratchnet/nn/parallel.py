@@ -3,7 +3,7 @@
 NumPy is the engine's only requirement. When threadpoolctl (a dependency of the
 scratchnet package, not of the engine) is importable, blocks run on as many Python
 threads as BLAS may use, each with single-threaded BLAS; without it they run one after
-another, with the same results.
+another, with the same results up to BLAS rounding.
 """
 from __future__ import annotations
 
