@@ -219,7 +219,7 @@ class ScratchnetRunner:
     def train_step(self, x, y) -> None:
         logits = self.model(x)
         self.loss_fn(logits, y)
-        self.model.backward(self.loss_fn.backward())
+        self.model.backward(self.loss_fn.backward(), input_grad=False)  # as torch: images need no gradient
         self.optimizer.step()
         self.optimizer.zero_grad()
 

@@ -71,3 +71,31 @@ def test_default_init_bounds_match_pytorch_scheme():
 def test_double_casts_parameters():
     layer = nn.Linear(2, 2).double()
     assert layer.weight.dtype == np.float64
+
+
+@pytest.mark.parametrize("first", [lambda: nn.Linear(12, 5), lambda: nn.Conv2d(3, 4, 2)])
+def test_skipping_the_input_gradient_keeps_parameter_gradients(first):
+    scratchnet.manual_seed(3)
+    rng = np.random.default_rng(0)
+    layer = first()
+    x = rng.normal(size=(6, 12) if isinstance(layer, nn.Linear) else (6, 3, 2, 2)).astype(np.float32)
+    model = nn.Sequential(layer, nn.Flatten(), nn.Linear(5 if isinstance(layer, nn.Linear) else 4, 2))
+    g = rng.normal(size=(6, 2)).astype(np.float32)
+    model(x)
+    assert model.backward(g).shape == x.shape
+    full = {k: p.grad.copy() for k, p in model.named_parameters()}
+    model.zero_grad()
+    model(x)
+    assert model.backward(g, input_grad=False) is None
+    for k, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, full[k], rtol=1e-6, err_msg=k)
+
+
+def test_batch_of_one_weight_gradient_is_the_outer_product():
+    layer = nn.Linear(7, 3)
+    x = np.random.default_rng(0).normal(size=(1, 7)).astype(np.float32)
+    g = np.random.default_rng(1).normal(size=(1, 3)).astype(np.float32)
+    layer(x)
+    layer.backward(g)
+    np.testing.assert_allclose(layer.weight.grad, g.T @ x, rtol=1e-6)
+    check_module_grads(nn.Linear(4, 3), np.random.default_rng(2).normal(size=(1, 4)))

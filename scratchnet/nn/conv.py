@@ -170,7 +170,10 @@ class Conv2d(Module):
         self._xpad = xpad if self.training else None
         return y.reshape(n, ho, wo, self.out_channels).transpose(0, 3, 1, 2)
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    can_skip_input_grad = True
+
+    def backward(self, grad_output: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dW and dL/db accumulate; dL/dx is returned unless input_grad=False (first layer)."""
         xpad = self._saved(self._xpad)
         n, hp, wp, c = xpad.shape
         ho, wo = self._out_hw(hp, wp)
@@ -181,7 +184,9 @@ class Conv2d(Module):
         g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1)).reshape(n, ho * wo, self.out_channels)
         kh, kw = self.kernel_size
         few_channels = c <= _FEW_CHANNELS
-        if few_channels:
+        if not input_grad:
+            dxpad = None
+        elif few_channels:
             wmat = self._weight_matrix()
             dxpad = np.zeros((c, n, hp, wp), dtype=xpad.dtype)  # channels-first
         else:
@@ -191,9 +196,9 @@ class Conv2d(Module):
 
         def backward_block(block):  # this block's shares of dL/dWmat and dL/db; its dL/dx goes into dxpad
             g_rows = g[block].reshape(-1, self.out_channels)
-            if few_channels:
+            if dxpad is not None and few_channels:
                 self._col2im_add_channels_first(wmat @ g_rows.T, dxpad[:, block])
-            else:
+            elif dxpad is not None:
                 self._col2im_add(np.matmul(g_rows, w_per_offset), dxpad[block])
             return self._im2col(xpad[block]).T @ g_rows, g_rows.sum(axis=0)
 
@@ -204,6 +209,8 @@ class Conv2d(Module):
         if self.bias is not None:
             self.bias.accumulate(sum((b for _, b in partial), np.zeros(self.out_channels, dtype=xpad.dtype)))
         ph, pw = self.padding
+        if dxpad is None:
+            return None
         if few_channels:
             return dxpad[:, :, ph:hp - ph, pw:wp - pw].transpose(1, 0, 2, 3)
         return dxpad[:, ph:hp - ph, pw:wp - pw, :].transpose(0, 3, 1, 2)

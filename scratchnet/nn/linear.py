@@ -11,7 +11,7 @@ class Linear(Module):
     """``torch.nn.Linear``: input (N, in_features) -> output (N, out_features).
 
     Forward:  y = x @ W.T + b
-    Backward: dL/dx = g @ W          (N, in)
+    Backward: dL/dx = g @ W          (N, in)   (skipped when input_grad=False)
               dL/dW = gᵀ @ x         (out, in)
               dL/db = Σ_n g          (out,)
     where g = dL/dy has shape (N, out).
@@ -35,12 +35,17 @@ class Linear(Module):
             y += self.bias.data
         return y
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    can_skip_input_grad = True
+
+    def backward(self, grad_output: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         x = self._saved(self._x)
-        self.weight.accumulate(grad_output.T @ x)
+        if x.shape[0] == 1:  # one sample: dL/dW is an outer product, cheaper than a K=1 GEMM
+            self.weight.accumulate(np.multiply(grad_output.T, x))
+        else:
+            self.weight.accumulate(grad_output.T @ x)
         if self.bias is not None:
             self.bias.accumulate(grad_output.sum(axis=0))
-        return grad_output @ self.weight.data
+        return grad_output @ self.weight.data if input_grad else None
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

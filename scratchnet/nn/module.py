@@ -99,6 +99,9 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
+    #: True for layers whose ``backward(grad_output, input_grad=False)`` skips dL/dx.
+    can_skip_input_grad = False
+
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
@@ -245,10 +248,20 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def backward(self, grad_output):
-        for layer in reversed(self._modules.values()):
+    def backward(self, grad_output, input_grad: bool = True):
+        """Backpropagate through the layers in reverse; returns dL/dx.
+
+        ``input_grad=False`` (the training loop's choice: nobody needs dL/d(images)) lets
+        the first layer skip computing it, as PyTorch does for inputs that need no
+        gradient; then None is returned.
+        """
+        layers = list(self._modules.values())
+        for layer in reversed(layers[1:]):
             grad_output = layer.backward(grad_output)
-        return grad_output
+        first = layers[0]
+        if not input_grad and first.can_skip_input_grad:
+            return first.backward(grad_output, input_grad=False)
+        return first.backward(grad_output)
 
     def __len__(self) -> int:
         return len(self._modules)

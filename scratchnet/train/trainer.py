@@ -289,7 +289,7 @@ def _train_epoch(session: _Session, state: TrainingState, epoch: int) -> dict:
             logits = model(xb)
             _check_finite(session, state, logits, epoch, f"batch {batch} of {len(session.batches)}", lr)
             loss = loss_fn(logits, session.targets(yb))
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)
             optimizer.step()
             optimizer.zero_grad()
             seen += len(yb)
