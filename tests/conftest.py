@@ -15,3 +15,13 @@ def dataset_dir(name: str) -> Path:
         if (base / name).is_dir():
             return base / name
     pytest.skip(f"no local copy of {name} in {SHARED_DATASETS} or /usr/share/datasets (tests never download)")
+
+
+@pytest.fixture
+def isolated_data_places(monkeypatch, tmp_path):
+    """Only the folders a test names are searched: no SCRATCHNET_DATA, an empty cache, no Debian folder."""
+    from scratchnet.data import locate
+
+    monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(locate, "DEBIAN_DATASETS", tmp_path / "debian")

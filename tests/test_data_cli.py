@@ -7,16 +7,11 @@ from conftest import dataset_dir
 from PIL import Image
 
 from scratchnet import cli
-from scratchnet.data import locate
 
 PNGS = ("class_counts.png", "samples.png", "class_means.png", "pixel_variance.png", "label_correlation.png")
 
 
-@pytest.fixture(autouse=True)
-def isolated_places(monkeypatch, tmp_path):
-    monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(locate, "DEBIAN_DATASETS", tmp_path / "debian")
+pytestmark = pytest.mark.usefixtures("isolated_data_places")
 
 
 def test_datasets_lists_where_each_is_found(monkeypatch, capsys):

@@ -15,11 +15,7 @@ from scratchnet.data.idx import write_idx
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
-@pytest.fixture(autouse=True)
-def isolated_places(monkeypatch, tmp_path):
-    monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(locate, "DEBIAN_DATASETS", tmp_path / "debian")
+pytestmark = pytest.mark.usefixtures("isolated_data_places")
 
 
 def idx_files(tmp_path, seed=0) -> dict[str, bytes]:

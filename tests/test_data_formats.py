@@ -14,12 +14,7 @@ from scratchnet.data.idx import read_idx, read_idx_count, write_idx
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-@pytest.fixture(autouse=True)
-def no_other_places(monkeypatch, tmp_path):
-    """Only the folders a test names are searched: no env vars, an empty cache, no Debian folder."""
-    monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(locate, "DEBIAN_DATASETS", tmp_path / "debian")
+pytestmark = pytest.mark.usefixtures("isolated_data_places")
 
 
 def make_idx_dataset(folder, n_train=12, n_test=5, size=(28, 28), gz=True, seed=0):

@@ -11,13 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from .plots import save_figure  # noqa: E402
+
 UNDEFINED_COLOUR = "#f5c400"  # constant pixels: not a value of the diverging colour map
-
-
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def class_counts(counts: dict[str, np.ndarray], classes: list[str], title: str, path: Path) -> Path:
@@ -34,7 +30,7 @@ def class_counts(counts: dict[str, np.ndarray], classes: list[str], title: str, 
     ax.set_title(f"{title}: examples per class")
     ax.legend(loc="upper center", ncol=len(counts), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _mosaic(images: np.ndarray, labels: list[str], cols: int, title: str, path: Path, vmax: float) -> Path:
@@ -59,7 +55,7 @@ def _mosaic(images: np.ndarray, labels: list[str], cols: int, title: str, path: 
                 ha="center", va="bottom", fontsize=8)
     ax.set_title(title)
     ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def sample_grid(x: np.ndarray, y: np.ndarray, classes: list[str], title: str, path: Path,
@@ -82,7 +78,7 @@ def pixel_variance(variance: np.ndarray, title: str, path: Path) -> Path:
     fig.colorbar(shown, ax=ax, label="variance of x/255")
     ax.set_title(f"{title}: per-pixel variance (train)")
     ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def label_correlation(corr: np.ndarray, constant: np.ndarray, title: str, path: Path) -> Path:
@@ -97,4 +93,4 @@ def label_correlation(corr: np.ndarray, constant: np.ndarray, title: str, path: 
               loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, frameon=False)
     ax.set_title(f"{title}: pixel-label correlation (train)")
     ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)

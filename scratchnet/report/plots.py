@@ -22,7 +22,8 @@ MAX_ANNOTATED_CLASSES = 20  # beyond this a confusion matrix's cells are too sma
 DIVERGING = matplotlib.colormaps["RdBu_r"]  # weights: blue negative, white zero, red positive
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG on white and free it."""
     path = Path(path)
     fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
     plt.close(fig)
@@ -54,7 +55,7 @@ def plot_curves(history: dict[str, np.ndarray], path: str | Path, best_epoch: in
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(frameon=False)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # -- confusion matrix -----------------------------------------------------------------
@@ -69,7 +70,7 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: str | Path) -> 
     _heat_map(axes[0], counts, classes, "Counts", "d", "Blues")
     _heat_map(axes[1], normalised, classes, "Normalised by true class (recall on the diagonal)", ".2f", "Blues")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _heat_map(ax, values: np.ndarray, classes: list[str], title: str, fmt: str, cmap: str) -> None:
@@ -121,11 +122,11 @@ def plot_mistakes(
     if len(shown) == 0:
         fig = plt.figure(figsize=(6, 1.2))
         fig.text(0.5, 0.5, "No misclassified test images.", ha="center", va="center", fontsize=13)
-        return _save(fig, path)
+        return save_figure(fig, path)
     tiles = np.stack([_to_rgb(images[i]) for i in shown])
     captions = [f"true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]} ({confidence[i]:.0%})" for i in shown]
     title = f"{len(wrong)} of {len(y_true)} test images misclassified; the {len(shown)} most confident mistakes"
-    return _save(_tile_figure(tiles, captions, title, columns, caption_colour="#a00000"), path)
+    return save_figure(_tile_figure(tiles, captions, title, columns, caption_colour="#a00000"), path)
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
@@ -199,7 +200,7 @@ def plot_filters(filters: np.ndarray, path: str | Path, title: str, max_units: i
     """
     filters = np.asarray(filters, dtype=np.float32)[:max_units]
     tiles = np.stack([_filter_to_rgb(f) for f in filters])
-    return _save(_tile_figure(tiles, [str(k) for k in range(len(tiles))], title, columns=8), path)
+    return save_figure(_tile_figure(tiles, [str(k) for k in range(len(tiles))], title, columns=8), path)
 
 
 def _filter_to_rgb(weights: np.ndarray) -> np.ndarray:
