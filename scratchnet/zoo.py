@@ -22,8 +22,9 @@ MNIST_SHAPE = (1, 28, 28)
 CIFAR_SHAPE = (3, 32, 32)
 
 # SEEDS.md 003/004: biases start at zero; 004 draws weights from N(0, 1) / √fan_in.
-ZERO_BIAS = {"bias": {"fn": "zeros_"}}
 NORMAL_FAN_IN = {"weight": {"fn": "kaiming_normal_", "nonlinearity": "linear"}, "bias": {"fn": "zeros_"}}
+# He et al.: N(0, 2/fan_in) keeps activations from shrinking through a deep ReLU stack.
+HE_NORMAL = {"weight": {"fn": "kaiming_normal_", "nonlinearity": "relu"}, "bias": {"fn": "zeros_"}}
 
 
 class _Stack:
@@ -130,8 +131,8 @@ ARCHITECTURES = (
                  "SEEDS 000: 784-256-128-10 MLP, sigmoid after every layer incl. the output (train with MSE)",
                  lambda s, m, k: _mlp(s, [256, 128], k, activation="Sigmoid").add("Sigmoid")),
     Architecture("mlp6", "mlp6", r"mlp6",
-                 "SEEDS 003: 784-512-256-128-64-32-10, five hidden ReLU layers, zero biases",
-                 lambda s, m, k: _mlp(s, [512, 256, 128, 64, 32], k, init=ZERO_BIAS)),
+                 "SEEDS 003: 784-512-256-128-64-32-10, five hidden ReLU layers, He-normal weights, zero biases",
+                 lambda s, m, k: _mlp(s, [512, 256, 128, 64, 32], k, init=HE_NORMAL)),
     Architecture("mlp2[-H1-H2]", "mlp2", r"mlp2(?:-(?P<h1>\d+)-(?P<h2>\d+))?",
                  "SEEDS 004: 784-H1-H2-10 ReLU MLP (default 256-128), weights N(0,1)/sqrt(fan_in), zero biases",
                  lambda s, m, k: _mlp2(s, m, k, dropout=0.0)),
