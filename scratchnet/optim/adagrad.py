@@ -40,10 +40,10 @@ class Adagrad(Optimizer):
         if weight_decay != 0:
             grad = grad + weight_decay * param
         step_lr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        squares = state["sum"]
-        add_squared_(squares, grad, 1)
-        std = np.sqrt(squares)
+        squares, work = state["sum"], self._work(param)
+        add_squared_(squares, grad, 1, work)
+        std = np.sqrt(squares, out=work)
         std += group["eps"]
-        update = grad * step_lr
-        update /= std
+        update = np.divide(grad, std, out=work)
+        update *= step_lr
         param -= update

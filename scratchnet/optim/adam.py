@@ -51,18 +51,18 @@ class Adam(Optimizer):
                 param *= 1 - lr * weight_decay
             else:
                 grad = grad + weight_decay * param
-        exp_avg, second_moment = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(exp_avg, grad, 1 - beta1)
+        exp_avg, second_moment, work = state["exp_avg"], state["exp_avg_sq"], self._work(param)
+        lerp_(exp_avg, grad, 1 - beta1, work)
         second_moment *= beta2
-        add_squared_(second_moment, grad, 1 - beta2)
+        add_squared_(second_moment, grad, 1 - beta2, work)
         if group["amsgrad"]:
             second_moment = np.maximum(state["max_exp_avg_sq"], second_moment, out=state["max_exp_avg_sq"])
         step_size = lr / (1 - beta1**step)
-        denom = np.sqrt(second_moment)
+        denom = np.sqrt(second_moment, out=work)
         denom /= (1 - beta2**step) ** 0.5
         denom += group["eps"]
-        update = exp_avg * step_size
-        update /= denom
+        update = np.divide(exp_avg, denom, out=work)
+        update *= step_size
         param -= update
 
 

@@ -45,6 +45,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state: dict[Parameter, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
+        self._work_arrays: dict[int, np.ndarray] = {}
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list; pass model.parameters()")
@@ -88,6 +89,16 @@ class Optimizer:
                     state = self.state[p] = self._init_state(p.data, group)
                 self._update(p.data, -grad if maximize else grad, state, group)
         return loss
+
+    def _work(self, param: np.ndarray) -> np.ndarray:
+        """A work array shaped like ``param``, reused by every step (not state: never saved).
+
+        Large models spend much of a step allocating temporaries; updates write into this instead.
+        """
+        work = self._work_arrays.get(id(param))
+        if work is None or work.shape != param.shape or work.dtype != param.dtype:
+            work = self._work_arrays[id(param)] = np.empty_like(param)
+        return work
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every parameter's gradient to None (the default, as in torch), or fill it with zeros."""
@@ -209,9 +220,12 @@ def check_hyperparameter(
         raise ValueError(f"{owner}: {name} must be a number in {interval}, got {value!r}")
 
 
-def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
-    """``start += weight * (end - start)`` in place, rounded the way ``torch.lerp_`` rounds it."""
-    diff = end - start
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float, work: np.ndarray | None = None) -> None:
+    """``start += weight * (end - start)`` in place, rounded the way ``torch.lerp_`` rounds it.
+
+    ``work``, an array shaped like ``start``, avoids allocating a temporary.
+    """
+    diff = np.subtract(end, start, out=work)
     if abs(weight) < 0.5:
         diff *= weight
         start += diff
@@ -220,8 +234,8 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
         np.subtract(end, diff, out=start)
 
 
-def add_squared_(accumulator: np.ndarray, grad: np.ndarray, value: float) -> None:
+def add_squared_(accumulator: np.ndarray, grad: np.ndarray, value: float, work: np.ndarray | None = None) -> None:
     """``accumulator += value * grad * grad`` in place (``torch.addcmul_(grad, grad, value=value)``)."""
-    square = grad * value
+    square = np.multiply(grad, value, out=work)
     square *= grad
     accumulator += square
