@@ -134,3 +134,12 @@ def test_damaged_bytes_are_corruption(saved, tmp_path):
     for path in (tmp_path / "flipped.npz", short):
         with pytest.raises(ValueError, match=f"{path.name} is corrupted"):
             load_model(path)
+
+
+def test_a_run_directory_loads_its_model_file(tmp_path):
+    spec, model = zoo.build("lenet5")
+    save_model(tmp_path / "model.npz", model, spec, Preprocess("scale"), CLASSES, (1, 28, 28), "mnist")
+    assert load_model(tmp_path).spec == load_model(tmp_path / "model.npz").spec
+    (tmp_path / "empty-run").mkdir()
+    with pytest.raises(ValueError, match="model.npz"):
+        load_model(tmp_path / "empty-run")

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     try:
-        model = load_model(args.run / "model.npz" if args.run.is_dir() else args.run)
+        model = load_model(args.run)
     except ValueError as err:
         raise UsageError(str(err)) from None
     failures = 0

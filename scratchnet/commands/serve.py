@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number (0-65535)")
     try:
-        loaded = load_model(args.run / "model.npz" if args.run.is_dir() else args.run)
+        loaded = load_model(args.run)
         server = DigitServer((args.host, args.port), loaded, model_name=args.run.name)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None

@@ -103,7 +103,7 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
     run = Path(run)
     run_dir = run if run.is_dir() else None
     config = _run_config(run_dir)
-    model = load_model(run / "model.npz" if run_dir else run)
+    model = load_model(run)
     dataset = dataset or model.dataset
     own_test_set = run_dir is not None and dataset == model.dataset and test_subset in (None, config.get("test_subset"))
     test_subset = test_subset or (config.get("test_subset") if own_test_set else None)

@@ -87,7 +87,11 @@ def outputs_to_probabilities(spec: dict, outputs: np.ndarray) -> np.ndarray:
 
 
 def load_model(path: str | Path) -> LoadedModel:
-    """Read a model file written by ``save_model``; anything else raises a ValueError saying what it is."""
+    """Read a model file written by ``save_model``, or a run directory's ``model.npz``; anything
+    else raises a ValueError saying what it is."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.npz"
     arrays = load_npz(path, _EXPECTED)
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "
