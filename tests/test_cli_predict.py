@@ -70,6 +70,14 @@ def test_png_and_jpeg_get_the_probabilities_of_their_prepared_digit(mnist_run, t
         assert np.allclose(list(record["probabilities"].values()), expected[best])
 
 
+def test_pictures_starting_with_zero_bytes_are_not_taken_for_idx(mnist_run, tmp_path, capsys):
+    icon = tmp_path / "seven.ico"  # ICO files start 00 00 01 00
+    Image.open(digit_photo(tmp_path / "seven.png")).save(icon)
+    assert icon.read_bytes()[:2] == b"\x00\x00"
+    status, records = predict_json(capsys, mnist_run, icon)
+    assert status == 0 and "prediction" in records[0] and "index" not in records[0]
+
+
 def test_idx_files_raw_and_gzip_get_one_answer_per_image(mnist_run, tmp_path, capsys):
     images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
     raw = write_idx(tmp_path / "images-idx3-ubyte", images, compress=False)

@@ -183,3 +183,19 @@ def test_an_existing_run_is_not_overwritten(tmp_path):
         fit(mnist(tmp_path), quiet=True)
     with pytest.raises(ConfigError, match="not a run directory to resume"):
         resume(tmp_path / "elsewhere")
+
+
+def test_resume_refuses_to_stretch_a_cosine_schedule(tmp_path):
+    fit(mnist(tmp_path, schedule="cosine", epochs=2), quiet=True, report=False)
+    with pytest.raises(ConfigError, match="cosine learning-rate schedule laid out over its 2 epochs"):
+        resume(tmp_path / "run", epochs=4, quiet=True)
+
+
+def test_a_loss_that_overflows_from_finite_outputs_is_a_divergence_too(tmp_path):
+    # cnet's sigmoid MLP with MSE cannot overflow; a linear MLP with MSE on huge outputs can.
+    spec_file = tmp_path / "linear.json"
+    spec_file.write_text(json.dumps({"layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 784,
+                                                                      "out_features": 10}]}))
+    config = mnist(tmp_path, model=str(spec_file), loss="mse", optimizer="sgd", lr=1e30, normalize="none")
+    with pytest.raises(NonFiniteLossError, match="lower learning rate"):
+        fit(config, quiet=True, report=False)

@@ -143,3 +143,13 @@ def test_a_run_directory_loads_its_model_file(tmp_path):
     (tmp_path / "empty-run").mkdir()
     with pytest.raises(ValueError, match="model.npz"):
         load_model(tmp_path / "empty-run")
+
+
+def test_model_files_get_a_new_files_usual_permissions(tmp_path):
+    spec, model = zoo.build("lenet5")
+    path = tmp_path / "model.npz"
+    save_model(path, model, spec, Preprocess("scale"), CLASSES, (1, 28, 28), "mnist")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not mkstemp's private 0600
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

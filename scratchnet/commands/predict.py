@@ -23,7 +23,7 @@ from ..train.modelfile import load_model
 
 # Datasets of centred handwriting: photos of them get MNIST's preprocessing (prepare_digit).
 HANDWRITING_DATASETS = ("mnist", "kmnist")
-_GZIP_MAGIC, _IDX_MAGIC = b"\x1f\x8b", b"\x00\x00"
+_GZIP_MAGIC, _IDX_UINT8_MAGIC = b"\x1f\x8b", b"\x00\x00\x08"  # IDX: two zero bytes, then type 0x08 (uint8)
 MAX_EXPLAINED = 24  # rows of the --explain figure
 
 
@@ -86,8 +86,8 @@ def read_images(path: Path, model) -> tuple[list[int | None], np.ndarray]:
     if not path.is_file():
         raise ValueError("no such file" if not path.exists() else "not a file")
     with open(path, "rb") as f:
-        head = f.read(2)
-    if head in (_GZIP_MAGIC, _IDX_MAGIC):
+        head = f.read(3)
+    if head[:2] == _GZIP_MAGIC or head == _IDX_UINT8_MAGIC:
         images = read_idx_images(path, tuple(model.input_shape))
         return list(range(len(images))), images
     return [None], prepare_image(open_image(path), model)[None]

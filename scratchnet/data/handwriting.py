@@ -80,6 +80,7 @@ def open_image(source: str | Path | bytes) -> Image.Image:
     """
     name = "the uploaded data" if isinstance(source, (bytes, bytearray)) else str(source)
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    image = None
     try:
         image = Image.open(stream)
         image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
@@ -87,10 +88,14 @@ def open_image(source: str | Path | bytes) -> Image.Image:
             raise ValueError(f"{name} is {image.width}x{image.height} pixels, over the limit of "
                              f"{MAX_PIXELS // 1_000_000} megapixels; use a smaller image")
         image.load()
-    except FileNotFoundError:
-        raise ValueError(f"{name}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
-        raise ValueError(f"{name} is not an image Pillow can read (PNG, JPEG, ...): {err}") from None
+    except BaseException as err:
+        if image is not None:
+            image.close()  # the file Pillow opened
+        if isinstance(err, FileNotFoundError):
+            raise ValueError(f"{name}: no such file") from None
+        if isinstance(err, (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError)):
+            raise ValueError(f"{name} is not an image Pillow can read (PNG, JPEG, ...): {err}") from None
+        raise
     return image
 
 

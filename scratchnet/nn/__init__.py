@@ -5,7 +5,7 @@ from .linear import Linear
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout
 from .flatten import Flatten
-from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, LossNotFiniteError
 from .conv import Conv2d
 from .pooling import AvgPool2d, MaxPool2d
 from .batchnorm import BatchNorm1d, BatchNorm2d

@@ -30,6 +30,10 @@ def _class_weights(name: str, weight, what: str) -> np.ndarray:
     return weight.astype(weight.dtype if weight.dtype.kind == "f" else np.float32)
 
 
+
+class LossNotFiniteError(ValueError):
+    """The loss is NaN or infinite: the model diverged or the data holds NaN."""
+
 class _Loss(Module):
     """The reduction ('mean', 'sum' or 'none') and the backward that returns dL/dinput."""
 
@@ -55,7 +59,7 @@ class _Loss(Module):
                 value, scale = value / mean_count, 1 / mean_count
             finite = math.isfinite(value)
         if not finite:
-            raise ValueError(
+            raise LossNotFiniteError(
                 f"{type(self).__name__}: the loss is not finite because the input contains NaN or "
                 "infinity; the model has likely diverged (lower the learning rate) or the data holds NaN"
             )

@@ -16,6 +16,7 @@ from .. import data, nn
 from .config import ConfigError
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
+from .npzio import write_text_atomic
 
 EVAL_BATCH = 1000
 METRICS, PREDICTIONS = "metrics.json", "test_predictions.npz"
@@ -130,4 +131,4 @@ def _run_config(run_dir: Path | None) -> dict:
 
 def _update_metrics(path: Path, test_metrics: dict) -> None:
     metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    path.write_text(json.dumps({**metrics, **test_metrics}, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps({**metrics, **test_metrics}, indent=2) + "\n")

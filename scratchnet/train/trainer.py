@@ -46,6 +46,7 @@ from .config import ConfigError, TrainConfig
 from .evaluation import METRICS, loss_targets, make_loss, model_outputs, pick_test_images, score, write_predictions
 from .metrics import format_report
 from .modelfile import save_model
+from .npzio import atomic_file, write_text_atomic
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 CONFIG, HISTORY, CHECKPOINT, MODEL = "config.json", "history.csv", "checkpoint.npz", "model.npz"
@@ -141,6 +142,10 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
         values = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
         config = TrainConfig.from_dict({**values, "out": str(run_dir), **({"epochs": epochs} if epochs else {})})
         config.validate()
+        if config.schedule == "cosine" and config.epochs != values["epochs"]:
+            raise ValueError(f"{run_dir} follows a cosine learning-rate schedule laid out over its {values['epochs']} "
+                             "epochs; changing the number of epochs would change the epochs already trained. "
+                             "Resume without --epochs, or start a new run with the epochs you want")
         state = load_checkpoint(run_dir / CHECKPOINT)
         if state.stopped_early:
             raise ValueError(f"{run_dir} stopped early at epoch {state.epoch} (no better validation loss for "
@@ -172,7 +177,7 @@ def _settings_checked():
 
 
 def _write_config(run_dir: Path, config: TrainConfig) -> None:
-    (run_dir / CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(run_dir / CONFIG, json.dumps(config.to_dict(), indent=2) + "\n")
 
 
 def _default_out(config: TrainConfig) -> str:
@@ -287,8 +292,7 @@ def _train_epoch(session: _Session, state: TrainingState, epoch: int) -> dict:
     with bar:
         for batch, (xb, yb) in enumerate(session.batches.epoch(epoch), start=1):
             logits = model(xb)
-            _check_finite(session, state, logits, epoch, f"batch {batch} of {len(session.batches)}", lr)
-            loss = loss_fn(logits, session.targets(yb))
+            loss = _checked_loss(session, state, logits, yb, epoch, f"batch {batch} of {len(session.batches)}", lr)
             model.backward(loss_fn.backward(), input_grad=False)
             optimizer.step()
             optimizer.zero_grad()
@@ -298,25 +302,30 @@ def _train_epoch(session: _Session, state: TrainingState, epoch: int) -> dict:
             bar.update(len(yb))
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
     val_outputs = model_outputs(model, session.x_val, session.preprocess)
-    _check_finite(session, state, val_outputs, epoch, "validation", lr)
+    val_loss = _checked_loss(session, state, val_outputs, session.y_val, epoch, "validation", lr)
     return {
         "epoch": epoch,
         "train_loss": loss_sum / seen,
         "train_accuracy": correct / seen,
-        "val_loss": float(loss_fn(val_outputs, session.targets(session.y_val))),
+        "val_loss": float(val_loss),
         "val_accuracy": float(np.mean(val_outputs.argmax(axis=1) == session.y_val)),
         "lr": lr,
         "seconds": round(time.perf_counter() - start, 3),
     }
 
 
-def _check_finite(session: _Session, state: TrainingState, outputs: np.ndarray, epoch: int, where: str,
-                  lr: float) -> None:
-    if not np.isfinite(outputs).all():
-        raise NonFiniteLossError(
-            f"the loss became NaN or infinite in epoch {epoch}, {where}: training diverged and stopped. "
-            f"{session.run_dir / CHECKPOINT} keeps the last good state (after epoch {state.epoch}). "
-            f"Try a lower learning rate, e.g. --lr {lr / 10:g} (now {lr:g})")
+def _checked_loss(session: _Session, state: TrainingState, outputs: np.ndarray, labels: np.ndarray, epoch: int,
+                  where: str, lr: float):
+    """The loss of ``outputs``, or NonFiniteLossError (naming where, and the fix) when they or it are NaN/inf."""
+    try:
+        if np.isfinite(outputs).all():
+            return session.loss_fn(outputs, session.targets(labels))
+    except nn.LossNotFiniteError:
+        pass
+    raise NonFiniteLossError(
+        f"the loss became NaN or infinite in epoch {epoch}, {where}: training diverged and stopped. "
+        f"{session.run_dir / CHECKPOINT} keeps the last good state (after epoch {state.epoch}). "
+        f"Try a lower learning rate, e.g. --lr {lr / 10:g} (now {lr:g})")
 
 
 def _end_epoch(session: _Session, state: TrainingState, row: dict) -> None:
@@ -348,7 +357,7 @@ def _end_epoch(session: _Session, state: TrainingState, row: dict) -> None:
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_file(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
         writer.writeheader()
         writer.writerows(history)
@@ -385,7 +394,7 @@ def _finish(session: _Session, state: TrainingState, report: bool) -> RunResult:
         "dataset": ds.name,
         "dataset_note": ds.note,
     }
-    (run_dir / METRICS).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     write_predictions(run_dir, session.y_test, scores, session.test_index)
     report_path = None
     if report:
