@@ -7,14 +7,13 @@ In quick mode every run keeps ``QUICK`` images and at most ``QUICK_EPOCHS`` epoc
 """
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import data
 from ..data import locate
 from ..data.dataset import not_found_message
+from ..train.runfiles import CONFIG, HISTORY, METRICS, read_history, read_json
 
 QUICK = {"train_subset": 600, "val_size": 100, "test_subset": 200}
 QUICK_EPOCHS = 2
@@ -31,10 +30,7 @@ class FinishedRun:
 
     @classmethod
     def read(cls, run_dir: Path) -> "FinishedRun":
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        with (run_dir / "history.csv").open(newline="", encoding="utf-8") as f:
-            history = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
-        return cls(run_dir, metrics, history)
+        return cls(run_dir, read_json(run_dir / METRICS), read_history(run_dir / HISTORY))
 
 
 def find_data(dataset: str, root: str | None) -> str:
@@ -101,7 +97,7 @@ def data_description(run: FinishedRun, quick: bool) -> str:
     info = data.registry.info(run.metrics["dataset"])
     text = run.metrics.get("dataset_note") or f"{info.title} ({info.train_size:,} training / {info.test_size:,} test images)"
     if quick:
-        config = json.loads((run.run_dir / "config.json").read_text(encoding="utf-8"))
+        config = read_json(run.run_dir / CONFIG)
         text += (f"; QUICK: {config['train_subset']:,} training images ({config['val_size']} held out for "
                  f"validation), {config['test_subset']:,} test images, {config['epochs']} epoch(s)")
     return text

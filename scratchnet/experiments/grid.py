@@ -23,8 +23,8 @@ from typing import Callable, NamedTuple
 
 from threadpoolctl import threadpool_limits
 
-METRICS = "metrics.json"
-HISTORY = "history.csv"
+from ..train.runfiles import HISTORY, METRICS, read_history, read_json
+
 RESULTS = "results.csv"
 # Sorted descending (higher is better); every other metric is sorted ascending (losses, times).
 HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
@@ -90,14 +90,13 @@ def train_trial(settings: dict, run_dir: str) -> None:
 def summarize(run_dir: Path) -> dict:
     """The scalar values of a finished trial's metrics.json, plus the best epoch's validation loss
     and accuracy from history.csv when there is one (the row with the minimum val_loss)."""
-    metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
+    metrics = read_json(run_dir / METRICS)
     row = {key: value for key, value in metrics.items() if isinstance(value, (int, float, str)) and key != "dataset_note"}
     if (run_dir / HISTORY).is_file():
-        with (run_dir / HISTORY).open(newline="", encoding="utf-8") as f:
-            history = list(csv.DictReader(f))
-        if history:
-            best = min(history, key=lambda r: float(r["val_loss"]))
-            row["val_loss"], row["val_accuracy"] = float(best["val_loss"]), float(best["val_accuracy"])
+        validated = [r for r in read_history(run_dir / HISTORY) if r["val_loss"] == r["val_loss"]]  # not NaN
+        if validated:
+            best = min(validated, key=lambda r: r["val_loss"])
+            row["val_loss"], row["val_accuracy"] = best["val_loss"], best["val_accuracy"]
     return row
 
 

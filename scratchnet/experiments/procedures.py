@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import data, zoo
 from . import figures, grid
+from ..train.runfiles import CONFIG, read_json
 from .context import Context, FinishedRun, data_description
 
 
@@ -176,7 +177,7 @@ def mlp6_vs_sklearn(ctx: Context) -> Measured:
     from ..train import load_model
 
     run = ctx.train("mlp6", **MLP6_SETTINGS)
-    config = json.loads((run.run_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_json(run.run_dir / CONFIG)
     x_tr, y_tr, x_test, y_test = _split_like(config)
     loaded = load_model(run.run_dir / "model.npz")
     ours_train = float(np.mean(loaded.predict_proba(x_tr).argmax(axis=1) == y_tr))

@@ -5,15 +5,12 @@ A run directory holds ``config.json``, ``history.csv``, ``metrics.json``,
 """
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-CONFIG, HISTORY, METRICS, PREDICTIONS, MODEL = (
-    "config.json", "history.csv", "metrics.json", "test_predictions.npz", "model.npz")
+from ..train.runfiles import CONFIG, HISTORY, METRICS, MODEL, PREDICTIONS, read_history, read_json, require
 
 
 @dataclass(frozen=True)
@@ -44,43 +41,21 @@ def read_run(run_dir: str | Path) -> RunFiles:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"{run_dir} is not a directory; pass the run directory that `scratchnet train --out` wrote")
-    config = _read_json(run_dir / CONFIG)
-    metrics = _read_json(run_dir / METRICS)
+    config = read_json(run_dir / CONFIG)
+    metrics = read_json(run_dir / METRICS)
     history = _read_history(run_dir / HISTORY)
     return RunFiles(run_dir, config, history, metrics, *_read_predictions(run_dir / PREDICTIONS))
 
 
-def _require(path: Path) -> None:
-    if not path.is_file():
-        raise ValueError(f"{path} is missing; is {path.parent} a finished training run? "
-                         f"(`scratchnet evaluate {path.parent}` rewrites metrics and predictions)")
-
-
-def _read_json(path: Path) -> dict:
-    _require(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err})") from None
-
-
 def _read_history(path: Path) -> dict[str, np.ndarray]:
     """history.csv -> {column: float array}; empty cells become NaN."""
-    _require(path)
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "epoch" not in rows[0]:
-        raise ValueError(f"{path} has no epochs (expected a header with 'epoch' and one row per epoch)")
-    try:
-        return {column: np.array([float(row[column]) if row[column] not in ("", None) else np.nan for row in rows])
-                for column in rows[0]}
-    except ValueError as err:
-        raise ValueError(f"{path} holds a value that is not a number ({err})") from None
+    rows = read_history(path)
+    return {column: np.array([row[column] for row in rows]) for column in rows[0]}
 
 
 def _read_predictions(path: Path) -> tuple[np.ndarray, ...]:
     """y_true, y_pred, probabilities and index from test_predictions.npz."""
-    _require(path)
+    require(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return tuple(data[key] for key in ("y_true", "y_pred", "probabilities", "index"))

@@ -17,9 +17,9 @@ from .config import ConfigError
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
 from .npzio import write_text_atomic
+from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json
 
 EVAL_BATCH = 1000
-METRICS, PREDICTIONS = "metrics.json", "test_predictions.npz"
 
 
 def make_loss(loss_name: str, classes: list[str], class_weights: dict[str, float] | None = None,
@@ -126,9 +126,9 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
 def _run_config(run_dir: Path | None) -> dict:
     if run_dir is None or not (run_dir / "config.json").is_file():
         return {}
-    return json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    return read_json(run_dir / CONFIG)
 
 
 def _update_metrics(path: Path, test_metrics: dict) -> None:
-    metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    metrics = read_json(path) if path.is_file() else {}
     write_text_atomic(path, json.dumps({**metrics, **test_metrics}, indent=2) + "\n")

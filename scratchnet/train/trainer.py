@@ -43,13 +43,13 @@ from ..random import default_generator, manual_seed
 from .build import build_model, load_spec
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .evaluation import METRICS, loss_targets, make_loss, model_outputs, pick_test_images, score, write_predictions
+from .evaluation import loss_targets, make_loss, model_outputs, pick_test_images, score, write_predictions
 from .metrics import format_report
 from .modelfile import save_model
 from .npzio import atomic_file, write_text_atomic
+from .runfiles import CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, read_json
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-CONFIG, HISTORY, CHECKPOINT, MODEL = "config.json", "history.csv", "checkpoint.npz", "model.npz"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -139,7 +139,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
         if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
             raise ValueError(f"{run_dir} is not a run directory to resume: it needs {CONFIG} and {CHECKPOINT} "
                              "(written by `scratchnet train --out DIR`)")
-        values = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+        values = read_json(run_dir / CONFIG)
         config = TrainConfig.from_dict({**values, "out": str(run_dir), **({"epochs": epochs} if epochs else {})})
         config.validate()
         if config.schedule == "cosine" and config.epochs != values["epochs"]:
