@@ -30,7 +30,6 @@ def _class_weights(name: str, weight, what: str) -> np.ndarray:
     return weight.astype(weight.dtype if weight.dtype.kind == "f" else np.float32)
 
 
-
 class LossNotFiniteError(ValueError):
     """The loss is NaN or infinite: the model diverged or the data holds NaN."""
 

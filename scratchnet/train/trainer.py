@@ -261,7 +261,7 @@ def _run(session: _Session, state: TrainingState, report: bool, on_epoch_end) ->
     config = session.config
     session.say(_describe(session))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
-    # Overflow warnings would only precede _check_finite's clearer message about divergence.
+    # Overflow warnings would only precede _checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
             for epoch in range(state.epoch + 1, config.epochs + 1):
