@@ -450,8 +450,12 @@ class Server:
 
     def __init__(self, framework: str):
         self.framework = framework
+        env = dict(os.environ)
+        if framework == "scratchnet":  # the BLAS settings the scratchnet command runs with (runtime.py)
+            from scratchnet.runtime import blas_environment
+            env.update(blas_environment())
         self.process = subprocess.Popen([sys.executable, __file__, "serve", framework], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, cwd=REPO)
+                                        stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
 
     def request(self, request: dict) -> dict:
         self.process.stdin.write(json.dumps(request) + "\n")

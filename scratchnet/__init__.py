@@ -3,7 +3,12 @@
 ``scratchnet.nn`` and ``scratchnet.optim`` are the engine (NumPy only);
 ``scratchnet.fit(TrainConfig(...))`` runs the whole training workflow.
 """
-from .random import manual_seed
+from . import runtime
+
+runtime.configure_blas()  # before NumPy loads OpenBLAS: see runtime.py
+runtime.keep_freed_memory()
+
+from .random import manual_seed  # noqa: E402 (after the BLAS settings)
 
 __version__ = "0.1.0"
 

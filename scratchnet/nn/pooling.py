@@ -135,12 +135,20 @@ class MaxPool2d(_Pool2d):
         return [a[:, :, p:p + sh * (ho - 1) + 1:sh] for p in range(kh)]
 
     def _running_max(self, views: list) -> tuple[np.ndarray, np.ndarray | None]:
-        """Elementwise max over ``views`` and, in training mode, the index of the first view that holds it."""
-        best = np.array(views[0], order="K")  # keeps the input's memory layout (e.g. channels-last)
-        winner = np.zeros_like(best, dtype=np.uint8) if self.training else None
-        for k, view in enumerate(views[1:], start=1):
-            if self.training:  # strict >: an equal later value does not win
-                winner = np.where(view > best, np.uint8(k), winner)
+        """Elementwise max over ``views`` and, in training mode, the index of the first view that holds it.
+
+        A later view wins only where it is strictly greater, so ties go to the first. The
+        first comparison's booleans are the winner for two views (the usual 2x2 pool) as
+        uint8 0/1 without a copy; further views overwrite where they beat the running max.
+        """
+        if len(views) == 1:
+            best = np.array(views[0], order="K")  # keeps the input's memory layout (e.g. channels-last)
+            return best, (np.zeros_like(best, dtype=np.uint8) if self.training else None)
+        winner = (views[1] > views[0]).view(np.uint8) if self.training else None
+        best = np.maximum(views[0], views[1])
+        for k, view in enumerate(views[2:], start=2):
+            if self.training:
+                winner[view > best] = k
             np.maximum(best, view, out=best)
         return best, winner
 
