@@ -174,3 +174,16 @@ def test_precision_and_recall_from_the_normalised_confusion_matrix():
     precision, recall = procedures._normalised_scores(confusion)
     np.testing.assert_allclose(recall, [0.8, 0.9])
     np.testing.assert_allclose(precision, [0.8 / 0.9, 0.9 / 1.1])  # counts would give 8/18 for class 0
+
+
+def test_conv1_reports_the_median_seed_and_lists_every_seed(quick_run, capsys):
+    out, _ = quick_run("conv1-mnist", capsys)
+    accuracies = {seed: json.loads((out / name / "metrics.json").read_text())["test_accuracy"]
+                  for seed, name in ((0, "conv1"), (1, "conv1-seed1"))}
+    median = min(accuracies, key=accuracies.get)  # the lower median of two
+    record = comparison(out)
+    measured = {row["key"]: row["measured"] for row in record["rows"]}
+    assert measured["test_accuracy"] == accuracies[median]
+    assert measured["mean_recall"] == pytest.approx(np.mean(measured["recall"]))
+    assert any(note.startswith(f"measured: seed {median}, the median of seeds 0, 1") for note in record["notes"])
+    assert any(note.startswith("per seed:") for note in record["notes"])
