@@ -93,7 +93,8 @@ def test_mlp2_dropout_writes_curves_weights_and_the_batch_sweep(quick_run, capsy
     for name in ("curves.png", "batch_sizes.png", "weights.png", "weights_dropout.png", "settings.txt"):
         assert (tmp_path / name).stat().st_size > 0, name
     sweep = (tmp_path / "settings.txt").read_text()
-    assert all(f"batch {b}" in sweep for b in procedures.QUICK_BATCH_SIZES)
+    assert all(f"batch {b}, lr {procedures.sweep_lr(b):.3g}" in sweep for b in procedures.QUICK_BATCH_SIZES)
+    assert (tmp_path / "batch-8-lr0.05").is_dir()  # 0.1 * sqrt(8 / 32)
     assert "one hidden layer (256)" in sweep and "seconds_per_epoch" in sweep
 
 

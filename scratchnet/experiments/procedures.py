@@ -238,6 +238,12 @@ BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 QUICK_BATCH_SIZES = (8, 32, 256)
 
 
+def sweep_lr(batch: int) -> float:
+    """The batch sweep's learning rate: MLP2_SETTINGS' rate scaled by sqrt(batch / its batch), so
+    that the gradient noise per step stays comparable (one rate for all diverges at batch 1)."""
+    return MLP2_SETTINGS["lr"] * (batch / MLP2_SETTINGS["batch_size"]) ** 0.5
+
+
 def one_hidden_layer_spec(hidden: int = 256) -> dict:
     """The one-hidden-layer baseline of SEEDS 004: 784-hidden-10, ReLU, the same init as mlp2."""
     return {"layers": [{"type": "Flatten"},
@@ -260,8 +266,9 @@ def mlp2_dropout(ctx: Context) -> Measured:
                              "mlp2 with dropout: first-layer weights as 28x28 images")
     sweep = {}
     for batch in QUICK_BATCH_SIZES if ctx.quick else BATCH_SIZES:
-        sweep[f"batch {batch}"] = main if batch == MLP2_SETTINGS["batch_size"] else ctx.train(
-            f"batch-{batch}", model="mlp2", **{**MLP2_SETTINGS, "batch_size": batch})
+        lr = sweep_lr(batch)
+        sweep[f"batch {batch}, lr {lr:.3g}"] = main if batch == MLP2_SETTINGS["batch_size"] else ctx.train(
+            f"batch-{batch}-lr{lr:.3g}", model="mlp2", **{**MLP2_SETTINGS, "batch_size": batch, "lr": lr})
     figures.plot_runs(sweep, ctx.out / "batch_sizes.png", "mlp2: batch-size sweep")
     settings_table = [{"setting": label, "test_accuracy": run.metrics["test_accuracy"],
                        "test_loss": run.metrics["test_loss"],
