@@ -74,7 +74,8 @@ class Workload:
     ``optimizer`` is a ``torch.optim`` / ``scratchnet.optim`` class name, or None for
     inference (eval mode, no gradients). ``dataset`` names the real images used, or None
     for random data of ``input_shape``. ``sklearn`` adds scikit-learn's MLPClassifier
-    (which only fits MLPs) to the comparison.
+    (which only fits MLPs) to the comparison. ``cosine_epochs`` (time to accuracy) anneals the
+    learning rate from ``lr`` to 0 over that many epochs (``CosineAnnealingLR``, stepped per epoch).
     """
 
     name: str
@@ -86,6 +87,7 @@ class Workload:
     lr: float = 0.0
     dataset: str | None = None
     sklearn: bool = False
+    cosine_epochs: int | None = None
 
     @property
     def training(self) -> bool:
@@ -114,9 +116,12 @@ WORKLOADS = {w.name: w for w in (
              "Adagrad", 0.01),
 )}
 
-# Time to accuracy: the CNN3-512-0.1 architecture on all of Fashion-MNIST, Adam at batch 128.
-ACCURACY_RECIPE = Workload("cnn3-512-0.1-b128", "CNN3-512-0.1, batch 128, Adam lr 1e-3", CNN3_512_LAYERS,
-                           (1, 28, 28), 128, "Adam", 1e-3, "fashion-mnist")
+# Time to accuracy: the CNN3-512-0.1 architecture on all of Fashion-MNIST, Adam at batch 128 with
+# the learning rate annealed to 0 over 15 epochs (without it the recipe stops near 91 %).
+ACCURACY_EPOCHS = 15
+ACCURACY_RECIPE = Workload("cnn3-512-0.1-b128", f"CNN3-512-0.1, batch 128, Adam lr 1e-3, cosine over {ACCURACY_EPOCHS} "
+                           "epochs", CNN3_512_LAYERS, (1, 28, 28), 128, "Adam", 1e-3, "fashion-mnist",
+                           cosine_epochs=ACCURACY_EPOCHS)
 
 
 def build_model(nn, layers):
@@ -210,6 +215,8 @@ class ScratchnetRunner:
         self.loss_fn = nn.CrossEntropyLoss()
         self.optimizer = getattr(optim, workload.optimizer)(self.model.parameters(), lr=workload.lr) \
             if workload.training else None
+        self.schedule = optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=workload.cosine_epochs) \
+            if workload.cosine_epochs else None
         self.model.train(workload.training)
 
     @staticmethod
@@ -246,6 +253,8 @@ class TorchRunner:
         self.loss_fn = torch.nn.CrossEntropyLoss()
         self.optimizer = getattr(torch.optim, workload.optimizer)(self.model.parameters(), lr=workload.lr) \
             if workload.training else None
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=workload.cosine_epochs) \
+            if workload.cosine_epochs else None
         self.model.train(workload.training)
 
     def _load(self, weights: Path) -> None:
@@ -372,6 +381,8 @@ def measure_time_to_accuracy(framework: str, request: dict) -> dict:
         start = time.perf_counter()
         for xb, yb in batches(x_epoch, y_epoch, workload.batch):
             runner.train_step(xb, yb)
+        if runner.schedule is not None:
+            runner.schedule.step()
         train_seconds += time.perf_counter() - start
         predictions = np.concatenate([runner.predict(xb).argmax(axis=1) for xb in x_test_batches])
         accuracy = float(np.mean(predictions == y_test[:len(predictions)]))

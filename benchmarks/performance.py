@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-to-accuracy", action="store_true",
                         help="also time both frameworks to --target test accuracy on Fashion-MNIST (minutes)")
     parser.add_argument("--target", type=float, default=0.92, help="test accuracy to reach (default 0.92)")
-    parser.add_argument("--max-epochs", type=int, default=20, help="give up after this many epochs (default 20)")
+    parser.add_argument("--max-epochs", type=int, default=common.ACCURACY_EPOCHS,
+                        help=f"give up after this many epochs (default {common.ACCURACY_EPOCHS}, the schedule's length)")
     args = parser.parse_args(argv)
     settings = common.settings_from(args)
     if not 0 < args.target <= 1 or args.max_epochs < 1:
