@@ -156,11 +156,13 @@ def test_mlp6_without_scikit_learn_says_how_to_install_it(shared_root, tmp_path,
 def test_comparison_rows_format_each_kind():
     figures = (compare.Figure("acc", "accuracy", 0.9403, "percent"), compare.Figure("t", "time", 3254, "seconds"),
                compare.Figure("size", "size", 90e6, "bytes"), compare.Figure("p", "precision", (0.9, 0.86), "list"),
-               compare.Figure("e", "epoch", None, "epoch"), compare.Figure("gone", "absent", 1.0, "loss"))
-    rows = compare.comparison_rows(figures, {"acc": 0.95, "t": 12.25, "size": 245e3, "p": (0.91, 0.8), "e": 13})
+               compare.Figure("e", "epoch", None, "epoch"), compare.Figure("gone", "absent", 1.0, "loss"),
+               compare.Figure("r", "mean recall", 0.882, "score"))
+    rows = compare.comparison_rows(figures, {"acc": 0.95, "t": 12.25, "size": 245e3, "p": (0.91, 0.8), "e": 13,
+                                             "r": 0.74553})
     assert [(r["reported_text"], r["measured_text"]) for r in rows] == [
         ("94.03 %", "95.00 %"), ("3254 s (54.2 min)", "12.2 s"), ("90.0 MB", "245 KB"), ("0.90 0.86", "0.91 0.80"),
-        ("not reported", "epoch 13"), ("1", "not measured")]
+        ("not reported", "epoch 13"), ("1", "not measured"), ("0.882", "0.746")]
     text = compare.to_markdown("title", "MNIST", "MNIST 10k subset", rows, ["a note"])
     assert "| accuracy | 94.03 % | 95.00 % |" in text and "- measured on: MNIST 10k subset" in text
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MARKDOWN, JSON = "comparison.md", "comparison.json"
-KINDS = ("percent", "loss", "seconds", "bytes", "epoch", "list")
+KINDS = ("percent", "loss", "score", "seconds", "bytes", "epoch", "list")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ def format_value(value, kind: str, digits: int = 2) -> str:
         return f"{100 * value:.2f} %"
     if kind == "loss":
         return f"{value:.4g}"
+    if kind == "score":  # a precision, recall or F1 in [0, 1]
+        return f"{value:.3f}"
     if kind == "seconds":
         return f"{value:.1f} s" if value < 120 else f"{value:.0f} s ({value / 60:.1f} min)"
     if kind == "bytes":

@@ -67,7 +67,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
         "MNIST (60,000 training, 10,000 test images)",
         (Figure("precision", "precision, digits 0-9", (0.90, 0.86, 0.97, 0.77, 0.92, 0.80, 0.94, 0.94, 0.94, 0.86), "list"),
          Figure("recall", "recall, digits 0-9", (0.98, 0.99, 0.76, 0.91, 0.90, 0.90, 0.94, 0.90, 0.63, 0.91), "list"),
-         Figure("mean_recall", "mean recall (of the ten above)", 0.882, "loss"),
+         Figure("mean_recall", "mean recall (of the ten above)", 0.882, "score"),
          Figure("best_epoch", "epochs needed (\"3 would have sufficed\")", 3, "epoch"),
          Figure("test_accuracy", "test accuracy", None, "percent")),
         ("pixels scaled to [0, 1] (ToTensor)", "10 % of the training images held out for validation",
