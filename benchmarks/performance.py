@@ -34,17 +34,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time both frameworks to --target test accuracy on Fashion-MNIST (minutes)")
     parser.add_argument("--target", type=float, default=0.92, help="test accuracy to reach (default 0.92)")
     parser.add_argument("--max-epochs", type=int, default=common.ACCURACY_EPOCHS,
-                        help=f"give up after this many epochs (default {common.ACCURACY_EPOCHS}, the schedule's length)")
+                        help="the learning-rate schedule's length and the most epochs trained "
+                             f"(default {common.ACCURACY_EPOCHS})")
+    parser.add_argument("--accuracy-batch", type=int, default=common.ACCURACY_BATCH,
+                        help=f"batch size of the time-to-accuracy recipe (default {common.ACCURACY_BATCH}; "
+                             "SEEDS 002 used 500)")
     args = parser.parse_args(argv)
     settings = common.settings_from(args)
-    if not 0 < args.target <= 1 or args.max_epochs < 1:
-        parser.error("--target must be in (0, 1] and --max-epochs >= 1")
+    if not 0 < args.target <= 1 or args.max_epochs < 1 or args.accuracy_batch < 1:
+        parser.error("--target must be in (0, 1], --max-epochs and --accuracy-batch >= 1")
 
     with common.Servers() as servers:
         report = common.run_suite([common.WORKLOADS[name] for name in args.only], settings, servers)
         if args.time_to_accuracy:
             report["time_to_accuracy"] = common.run_time_to_accuracy(settings, servers, args.target,
-                                                                     args.max_epochs)
+                                                                     args.max_epochs, args.accuracy_batch)
     common.print_report(report)
     common.write_json(args.json, report)
     return 0

@@ -50,7 +50,7 @@ def test_quick_run_reports_every_framework(tmp_path):
     out = tmp_path / "report.json"
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "performance.py"), "--quick", "--threads", "1",
-         "--only", "mlp-b64,mlp-infer-b1000", "--time-to-accuracy", "--json", str(out)],
+         "--only", "mlp-b64,mlp-infer-b1000", "--time-to-accuracy", "--accuracy-batch", "64", "--json", str(out)],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "| workload | data | scratchnet samples/s | PyTorch samples/s | ratio |" in result.stdout
@@ -67,6 +67,7 @@ def test_quick_run_reports_every_framework(tmp_path):
             assert "error" not in measured, (framework, measured)
             assert measured["samples_per_s"] > 0 and measured["peak_rss_mib"] > 0
             assert measured["sgemm_gflops"] > 0 and measured["gemm_fraction"] > 0
+    assert report["time_to_accuracy"]["recipe"].startswith("CNN3-512-0.1, batch 64, Adam lr 1e-3, cosine over 1 ")
     for framework, measured in report["time_to_accuracy"]["results"].items():
         assert "error" not in measured, (framework, measured)
         assert measured["epochs"] == 1 and 0 <= measured["test_accuracy"] <= 1
