@@ -6,7 +6,8 @@
 Workloads (names for --only): mlp-b64 (also against scikit-learn's MLPClassifier),
 mlp-b1, mlp-infer-b1000, cnn3-512-0.1, lenet5, dense10k. --time-to-accuracy adds the
 time each framework needs to reach --target test accuracy on Fashion-MNIST with the same
-recipe (minutes). See benchmarks/common.py for how each figure is measured.
+recipe: CNN3-512-0.1, Adam with a cosine schedule over --max-epochs, batch --accuracy-batch
+(minutes). See benchmarks/common.py for how each figure is measured.
 """
 from __future__ import annotations
 
