@@ -1,3 +1,5 @@
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -7,6 +9,15 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/gradcheck.py and other t
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def run_python(code: str, **env: str) -> str:
+    """The stdout of ``python -c code`` in a fresh process, failing the test if it fails. Its
+    environment is this one plus ``env``, without OPENBLAS_THREAD_TIMEOUT unless ``env`` sets
+    it (importing scratchnet here may have exported it)."""
+    base = {key: value for key, value in os.environ.items() if key != "OPENBLAS_THREAD_TIMEOUT"}
+    return subprocess.run([sys.executable, "-c", code], env={**base, **env}, check=True,
+                          capture_output=True, text=True).stdout.strip()
 
 
 def dataset_dir(name: str) -> Path:

@@ -8,7 +8,7 @@ import pytest
 from conftest import dataset_dir
 
 from scratchnet import data
-from scratchnet.data import cifar, locate
+from scratchnet.data import cifar
 from scratchnet.data.idx import read_idx, read_idx_count, write_idx
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

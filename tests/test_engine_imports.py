@@ -1,8 +1,6 @@
 """The engine imports nothing but NumPy: no workflow module, and it runs without threadpoolctl."""
-import subprocess
-import sys
-
 import numpy as np
+from conftest import run_python
 
 import scratchnet
 from scratchnet import nn
@@ -10,23 +8,21 @@ from scratchnet.nn import parallel
 
 
 def test_engine_imports_no_workflow_module():
-    code = (
+    run_python(
         "import sys, scratchnet.nn, scratchnet.optim\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'PIL', 'tqdm', 'torch')"
         " or m.startswith(('scratchnet.data', 'scratchnet.train', 'scratchnet.report'))]\n"
         "assert not bad, bad\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_engine_runs_without_threadpoolctl():
-    code = (
+    run_python(
         "import sys; sys.modules['threadpoolctl'] = None\n"
         "import numpy as np; from scratchnet import nn\n"
         "x = np.ones((4, 3, 8, 8), np.float32); m = nn.Conv2d(3, 2, 3)\n"
         "m.backward(np.ones_like(m(x)))\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_serial_blocks_give_the_same_result(monkeypatch):

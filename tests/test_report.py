@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import csv
 import gzip
-import io
 import json
 import shlex
 from html.parser import HTMLParser

@@ -1,9 +1,6 @@
 """scratchnet.runtime: freed buffers are reused, and OpenBLAS's spin is set before NumPy loads it."""
-import os
-import subprocess
-import sys
-
 import pytest
+from conftest import run_python
 
 from scratchnet import runtime
 
@@ -18,15 +15,10 @@ REFAULTS = (
 )
 
 
-def run_child(code: str, **env) -> str:
-    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
 @pytest.mark.skipif(not runtime.keep_freed_memory(), reason="glibc's mallopt is needed (Linux with glibc)")
 def test_a_freed_buffer_is_reused_without_page_faults():
-    reused = int(run_child(REFAULTS, SCRATCHNET_KEEP_FREED_MEMORY="1"))
-    fresh = int(run_child(REFAULTS, SCRATCHNET_KEEP_FREED_MEMORY="0"))
+    reused = int(run_python(REFAULTS, SCRATCHNET_KEEP_FREED_MEMORY="1"))
+    fresh = int(run_python(REFAULTS, SCRATCHNET_KEEP_FREED_MEMORY="0"))
     assert reused < 10 < fresh, (reused, fresh)
 
 
@@ -39,18 +31,14 @@ PRINT_TIMEOUT = "import os, sys; {imports}; print(os.environ.get('OPENBLAS_THREA
 
 
 def test_blas_spin_is_set_when_scratchnet_comes_before_numpy():
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    code = PRINT_TIMEOUT.format(imports="import scratchnet, numpy")
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
-    assert out.stdout.strip() == runtime.BLAS_ENVIRONMENT["OPENBLAS_THREAD_TIMEOUT"]
+    printed = run_python(PRINT_TIMEOUT.format(imports="import scratchnet, numpy"))
+    assert printed == runtime.BLAS_ENVIRONMENT["OPENBLAS_THREAD_TIMEOUT"]
 
 
 def test_blas_spin_is_left_alone_after_numpy_or_when_set():
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     late = PRINT_TIMEOUT.format(imports="import numpy, scratchnet")
-    out = subprocess.run([sys.executable, "-c", late], env=env, check=True, capture_output=True, text=True)
-    assert out.stdout.strip() == "None"  # too late to matter: not pretended
-    assert run_child(PRINT_TIMEOUT.format(imports="import scratchnet"), OPENBLAS_THREAD_TIMEOUT="12") == "12"
+    assert run_python(late) == "None"  # too late to matter: not pretended
+    assert run_python(PRINT_TIMEOUT.format(imports="import scratchnet"), OPENBLAS_THREAD_TIMEOUT="12") == "12"
 
 
 def test_blas_environment_omits_what_the_user_set(monkeypatch):

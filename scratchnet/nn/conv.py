@@ -102,7 +102,7 @@ class Conv2d(Module):
         self.weight = Parameter(np.empty((out_channels, in_channels, kh, kw), dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         init.default_weight_and_bias_(self.weight, self.bias, generator)
-        self._xpad = None  # channels-last padded input (N, Hp, Wp, C), kept for backward
+        self._xpad = None  # the padded input in _pad's layout, kept for backward
 
     # -- helpers --------------------------------------------------------------------
     @property
@@ -145,9 +145,7 @@ class Conv2d(Module):
 
     def _padded_shape(self, xpad: np.ndarray) -> tuple[int, int, int]:
         """(N, Hp, Wp) of a padded input in either layout."""
-        if self._few_channels:
-            return xpad.shape[1], xpad.shape[2], xpad.shape[3]
-        return xpad.shape[0], xpad.shape[1], xpad.shape[2]
+        return xpad.shape[1:] if self._few_channels else xpad.shape[:3]
 
     def _out_hw(self, hp: int, wp: int) -> tuple[int, int]:
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
@@ -182,10 +180,10 @@ class Conv2d(Module):
             for q in range(kw):
                 dxpad[:, :, p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw] += dcols_t[:, p, q]
 
-    def _blocks(self, n: int, ho: int, wo: int) -> list:
-        """Slices of the n samples whose patch matrices are about _BLOCK_BYTES each."""
+    def _blocks(self, rows: np.ndarray, ho: int, wo: int) -> list:
+        """Slices of the samples (``rows``' first axis) whose patch matrices are about _BLOCK_BYTES each."""
         kh, kw = self.kernel_size
-        return sample_blocks(n, ho * wo * kh * kw * self.in_channels * self.weight.data.itemsize)
+        return sample_blocks(rows, ho * wo * kh * kw * self.in_channels * self.weight.data.itemsize)
 
     # -- forward / backward ------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -203,7 +201,7 @@ class Conv2d(Module):
             if self.bias is not None:
                 rows += self.bias.data
 
-        run_blocks(forward_block, self._blocks(n, ho, wo))
+        run_blocks(forward_block, self._blocks(y, ho, wo))
         self._xpad = xpad if self.training else None
         return y.reshape(n, ho, wo, self.out_channels).transpose(0, 3, 1, 2)
 
@@ -234,7 +232,7 @@ class Conv2d(Module):
                 self._col2im_add(np.matmul(g_rows, w_per_offset), dxpad[block])
             return self._im2col(self._samples(xpad, block)).T @ g_rows, g_rows.sum(axis=0)
 
-        partial = run_blocks(backward_block, self._blocks(n, ho, wo))
+        partial = run_blocks(backward_block, self._blocks(g, ho, wo))
         grad_wmat = sum((w for w, _ in partial), np.zeros_like(wmat))
         self.weight.accumulate(self._weight_grad(grad_wmat))
         if self.bias is not None:

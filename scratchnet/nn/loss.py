@@ -33,6 +33,7 @@ def _class_weights(name: str, weight, what: str) -> np.ndarray:
 class LossNotFiniteError(ValueError):
     """The loss is NaN or infinite: the model diverged or the data holds NaN."""
 
+
 class _Loss(Module):
     """The reduction ('mean', 'sum' or 'none') and the backward that returns dL/dinput."""
 

@@ -52,10 +52,9 @@ def run_blocks(task, blocks: list) -> list:
         return list(_executor(workers).map(task, blocks))
 
 
-def sample_blocks(x: np.ndarray | int, bytes_per_sample: int | None = None) -> list:
-    """Slices of the samples (x's first axis, or range(x) for an int) of about _BLOCK_BYTES each
-    (one sample's bytes of x by default)."""
-    n = x if isinstance(x, int) else x.shape[0]
+def sample_blocks(x: np.ndarray, bytes_per_sample: int | None = None) -> list:
+    """Slices of x's first axis (samples) of about _BLOCK_BYTES each (one sample's bytes of x by default)."""
+    n = x.shape[0]
     per_sample = max(1, x.nbytes // max(n, 1) if bytes_per_sample is None else bytes_per_sample)
     step = max(1, _BLOCK_BYTES // per_sample)
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]

@@ -124,7 +124,7 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
 
 
 def _run_config(run_dir: Path | None) -> dict:
-    if run_dir is None or not (run_dir / "config.json").is_file():
+    if run_dir is None or not (run_dir / CONFIG).is_file():
         return {}
     return read_json(run_dir / CONFIG)
 
