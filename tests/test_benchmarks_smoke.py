@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("sklearn") is None:
@@ -72,3 +73,19 @@ def test_quick_run_reports_every_framework(tmp_path):
         assert "error" not in measured, (framework, measured)
         assert measured["epochs"] == 1 and 0 <= measured["test_accuracy"] <= 1
         assert [h["epoch"] for h in measured["history"]] == [1]
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")  # no training steps here
+def test_accuracy_recipe_anneals_the_same_learning_rates_in_both_frameworks(tmp_path):
+    recipe = common.accuracy_recipe(batch=8, epochs=4)
+    assert common.Workload.from_json(json.loads(json.dumps(recipe.to_json()))) == recipe
+    runners = [common.RUNNERS[name](recipe, tmp_path / "weights.npz", 1) for name in ("scratchnet", "torch")]
+    rates = []
+    for runner in runners:
+        lrs = []
+        for _ in range(4):
+            runner.schedule.step()
+            lrs.append(runner.optimizer.param_groups[0]["lr"])
+        rates.append(lrs)
+    np.testing.assert_allclose(rates[0], rates[1], rtol=1e-12)
+    assert rates[0][-1] == pytest.approx(0.0, abs=1e-12) and rates[0][0] < 1e-3  # down to 0 over 4 epochs
