@@ -75,7 +75,7 @@ def test_quick_run_reports_every_framework(tmp_path):
         assert [h["epoch"] for h in measured["history"]] == [1]
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")  # no training steps here
+@pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")  # no training steps here
 def test_accuracy_recipe_anneals_the_same_learning_rates_in_both_frameworks(tmp_path):
     recipe = common.accuracy_recipe(batch=8, epochs=4)
     assert common.Workload.from_json(json.loads(json.dumps(recipe.to_json()))) == recipe
