@@ -15,7 +15,8 @@ Both frameworks get the same architecture (layer specs below, built with the sam
 ``torch.nn`` names), the same initial weights (scratchnet writes its ``state_dict`` to a
 ``.npz`` that PyTorch loads), the same batches and the same thread count. Rounds alternate
 scratchnet and PyTorch so that load from other processes hits both alike; the best
-round of each is reported.
+round of each is reported. The time-to-accuracy runs alternate too, one epoch at a time:
+each framework's run lives in a forked child that trains its next epoch when asked.
 """
 from __future__ import annotations
 
@@ -368,16 +369,16 @@ def gemm_fraction(samples_per_s: float, workload: Workload, request: dict) -> di
     return {"sgemm_gflops": gflops, "gemm_fraction": samples_per_s * step_gemm_flops(workload) / (gflops * 1e9)}
 
 
-def measure_time_to_accuracy(framework: str, request: dict) -> dict:
-    """Train ``request["workload"]`` epoch by epoch on the training set until the test
-    accuracy reaches ``target`` (or ``max_epochs``); the clock counts training only, not the
-    evaluations. Both frameworks see the same shuffled order (a seeded permutation)."""
+def accuracy_epochs(framework: str, request: dict):
+    """Train ``request["workload"]`` on the training set one epoch per iteration, yielding after
+    each the cumulative training seconds (evaluations excluded) and the test accuracy. Both
+    frameworks see the same shuffled order (a seeded permutation)."""
     workload = Workload.from_json(request["workload"])
     runner = RUNNERS[framework](workload, Path(request["weights"]), request["threads"])
     x_train, y_train = load_arrays(request["data"])
     x_test, y_test = load_arrays(request["test_data"])
     x_test_batches = [x for x, _ in batches(runner.as_tensor(x_test), y_test, 1000)]
-    rng, train_seconds, history = np.random.default_rng(SEED), 0.0, []
+    rng, train_seconds = np.random.default_rng(SEED), 0.0
     for epoch in range(1, request["max_epochs"] + 1):
         order = rng.permutation(len(x_train))
         x_epoch, y_epoch = runner.as_tensor(x_train[order]), runner.as_tensor(y_train[order])
@@ -389,15 +390,11 @@ def measure_time_to_accuracy(framework: str, request: dict) -> dict:
         train_seconds += time.perf_counter() - start
         predictions = np.concatenate([runner.predict(xb).argmax(axis=1) for xb in x_test_batches])
         accuracy = float(np.mean(predictions == y_test[:len(predictions)]))
-        history.append({"epoch": epoch, "train_seconds": train_seconds, "test_accuracy": accuracy})
-        if accuracy >= request["target"]:
-            break
-    return {"reached": history[-1]["test_accuracy"] >= request["target"], "epochs": len(history),
-            "train_seconds": train_seconds, "test_accuracy": history[-1]["test_accuracy"],
-            "history": history, "peak_rss_mib": peak_rss_mib()}
+        yield {"epoch": epoch, "train_seconds": train_seconds, "test_accuracy": accuracy,
+               "peak_rss_mib": peak_rss_mib()}
 
 
-MEASUREMENTS = {"throughput": measure_throughput, "accuracy": measure_time_to_accuracy}
+MEASUREMENTS = {"throughput": measure_throughput}
 
 
 def save_arrays(folder: Path, x: np.ndarray, y: np.ndarray) -> str:
@@ -446,16 +443,72 @@ def measure_forked(framework: str, request: dict) -> dict:
     return result
 
 
+def _epochs_in_child(framework: str, request: dict, conn) -> None:
+    """Train one more epoch each time the parent sends True; stop when it sends False."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        with threadpool_limits(limits=request["threads"]):
+            epochs = accuracy_epochs(framework, request)
+            while conn.recv():
+                conn.send(next(epochs, {"error": f"no epoch after {request['max_epochs']}"}))
+    except Exception as err:
+        traceback.print_exc()
+        conn.send({"error": f"{type(err).__name__}: {err}"})
+    conn.close()
+
+
+class EpochSession:
+    """A forked child that trains a time-to-accuracy run one epoch per ``next_epoch()``, so the
+    parent can alternate frameworks epoch by epoch (load from other processes, which drifts
+    over minutes on a shared machine, then hits both alike)."""
+
+    def __init__(self, framework: str, request: dict):
+        context = multiprocessing.get_context("fork")
+        self.conn, child_end = context.Pipe()
+        self.child = context.Process(target=_epochs_in_child, args=(framework, request, child_end))
+        self.child.start()
+        child_end.close()
+
+    def next_epoch(self) -> dict:
+        try:
+            self.conn.send(True)
+            return self.conn.recv()
+        except (EOFError, BrokenPipeError):
+            return {"error": "the training process died (out of memory?)"}
+
+    def close(self) -> None:
+        try:
+            self.conn.send(False)
+        except BrokenPipeError:
+            pass
+        self.child.join()
+
+
 def serve(framework: str) -> None:
-    """Import ``framework`` once, then answer one JSON request per stdin line with a result line."""
+    """Import ``framework`` once, then answer one JSON request per stdin line with a result line.
+
+    Kinds: ``throughput`` (one forked measurement); ``accuracy-start``, ``accuracy-epoch`` and
+    ``accuracy-end`` (an EpochSession: start it, train its next epoch, end it).
+    """
     if framework == "sklearn":
         import sklearn.neural_network  # noqa: F401 (imported before forking)
     elif framework == "torch":
         import torch  # noqa: F401
     else:
         import scratchnet.nn  # noqa: F401
+    session = None
     for line in sys.stdin:
-        result = measure_forked(framework, json.loads(line))
+        request = json.loads(line)
+        if request["kind"] == "accuracy-start":
+            session, result = EpochSession(framework, request), {}
+        elif request["kind"] == "accuracy-epoch":
+            result = session.next_epoch()
+        elif request["kind"] == "accuracy-end":
+            session.close()
+            session, result = None, {}
+        else:
+            result = measure_forked(framework, request)
         print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
@@ -610,25 +663,56 @@ def best_round(results: list[dict]) -> dict:
 
 def run_time_to_accuracy(settings: Settings, servers: Servers, target: float, max_epochs: int,
                          batch: int = ACCURACY_BATCH) -> dict:
-    """Time to ``target`` test accuracy on Fashion-MNIST, scratchnet then PyTorch, same recipe with
-    the cosine schedule over ``max_epochs`` (quick: 256 training and 1,000 test images, one epoch)."""
-    max_epochs = 1 if settings.quick else max_epochs
+    """Time to ``target`` test accuracy on Fashion-MNIST, same recipe with the cosine schedule over
+    ``max_epochs`` in both frameworks, alternating epoch by epoch: scratchnet's epoch 1, PyTorch's
+    epoch 1, scratchnet's epoch 2, ... (quick: 256 training and 1,000 test images, two epochs)."""
+    max_epochs = min(max_epochs, 2) if settings.quick else max_epochs
     recipe = accuracy_recipe(batch, max_epochs)
     data = load_real(recipe.dataset)
     train_n, test_n = (256, 1000) if settings.quick else (len(data.x_train), len(data.x_test))
     with tempfile.TemporaryDirectory(prefix="scratchnet-tta-") as tmp:
         folder = Path(tmp)
         request = {
-            "kind": "accuracy", "workload": recipe.to_json(), "threads": settings.threads,
-            "weights": str(folder / "weights.npz"), "target": target, "max_epochs": max_epochs,
+            "kind": "accuracy-start", "workload": recipe.to_json(), "threads": settings.threads,
+            "weights": str(folder / "weights.npz"), "max_epochs": max_epochs,
             "data": save_arrays(folder / "train", as_inputs(data.x_train[:train_n], recipe.input_shape),
                                 data.y_train[:train_n]),
             "test_data": save_arrays(folder / "test", as_inputs(data.x_test[:test_n], recipe.input_shape),
                                      data.y_test[:test_n]),
         }
-        results = {name: servers.request(name, request) for name in ("scratchnet", "torch")}
+        results = alternate_epochs(servers, request, target, max_epochs)
     return {"recipe": recipe.title, "dataset": f"{data.name} ({train_n:,} train / {test_n:,} test images)",
-            "target": target, "max_epochs": max_epochs, "results": results}
+            "target": target, "max_epochs": max_epochs, "alternated": "epoch by epoch", "results": results}
+
+
+def alternate_epochs(servers: Servers, start: dict, target: float, max_epochs: int) -> dict:
+    """Each framework's time-to-accuracy result, training one epoch of each in turn (scratchnet
+    first: it writes the initial weights PyTorch loads) until each reaches ``target`` or
+    ``max_epochs``."""
+    frameworks = ("scratchnet", "torch")
+    histories, errors = {name: [] for name in frameworks}, {}
+    for name in frameworks:
+        servers.request(name, start)
+    running = list(frameworks)
+    while running:
+        for name in list(running):
+            epoch = servers.request(name, {"kind": "accuracy-epoch"})
+            if "error" in epoch:
+                errors[name] = epoch
+            else:
+                histories[name].append(epoch)
+            if "error" in epoch or epoch["test_accuracy"] >= target or epoch["epoch"] >= max_epochs:
+                running.remove(name)
+                servers.request(name, {"kind": "accuracy-end"})
+    return {name: errors.get(name) or _accuracy_summary(histories[name], target) for name in frameworks}
+
+
+def _accuracy_summary(history: list[dict], target: float) -> dict:
+    last = history[-1]
+    return {"reached": last["test_accuracy"] >= target, "epochs": last["epoch"],
+            "train_seconds": last["train_seconds"], "test_accuracy": last["test_accuracy"],
+            "history": [{k: h[k] for k in ("epoch", "train_seconds", "test_accuracy")} for h in history],
+            "peak_rss_mib": max(h["peak_rss_mib"] for h in history)}
 
 
 def machine_description() -> str:

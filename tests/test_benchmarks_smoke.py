@@ -68,11 +68,51 @@ def test_quick_run_reports_every_framework(tmp_path):
             assert "error" not in measured, (framework, measured)
             assert measured["samples_per_s"] > 0 and measured["peak_rss_mib"] > 0
             assert measured["sgemm_gflops"] > 0 and measured["gemm_fraction"] > 0
-    assert report["time_to_accuracy"]["recipe"].startswith("CNN3-512-0.1, batch 64, Adam lr 1e-3, cosine over 1 ")
+    assert report["time_to_accuracy"]["recipe"].startswith("CNN3-512-0.1, batch 64, Adam lr 1e-3, cosine over 2 ")
     for framework, measured in report["time_to_accuracy"]["results"].items():
         assert "error" not in measured, (framework, measured)
-        assert measured["epochs"] == 1 and 0 <= measured["test_accuracy"] <= 1
-        assert [h["epoch"] for h in measured["history"]] == [1]
+        assert measured["epochs"] == 2 and 0 <= measured["test_accuracy"] <= 1
+        assert [h["epoch"] for h in measured["history"]] == [1, 2]
+        assert 0 < measured["history"][0]["train_seconds"] < measured["history"][1]["train_seconds"]
+
+
+class RecordingServers:
+    """Stands in for common.Servers: records requests, answers epochs from a script of accuracies."""
+
+    def __init__(self, accuracies: dict):
+        self.accuracies, self.log, self.epochs = accuracies, [], {name: 0 for name in accuracies}
+
+    def request(self, framework: str, request: dict) -> dict:
+        self.log.append((framework, request["kind"]))
+        if request["kind"] != "accuracy-epoch":
+            return {}
+        self.epochs[framework] += 1
+        epoch = self.epochs[framework]
+        accuracy = self.accuracies[framework][epoch - 1]
+        if accuracy is None:
+            return {"error": "boom"}
+        return {"epoch": epoch, "train_seconds": 10.0 * epoch, "test_accuracy": accuracy, "peak_rss_mib": 100 + epoch}
+
+
+def test_time_to_accuracy_alternates_frameworks_epoch_by_epoch():
+    servers = RecordingServers({"scratchnet": [0.5, 0.93], "torch": [0.5, 0.6, 0.7]})
+    results = common.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=3)
+    assert servers.log == [
+        ("scratchnet", "accuracy-start"), ("torch", "accuracy-start"),
+        ("scratchnet", "accuracy-epoch"), ("torch", "accuracy-epoch"),
+        ("scratchnet", "accuracy-epoch"), ("scratchnet", "accuracy-end"), ("torch", "accuracy-epoch"),
+        ("torch", "accuracy-epoch"), ("torch", "accuracy-end")]
+    assert results["scratchnet"]["reached"] and results["scratchnet"]["epochs"] == 2
+    assert results["scratchnet"]["train_seconds"] == 20.0 and results["scratchnet"]["peak_rss_mib"] == 102
+    assert not results["torch"]["reached"] and results["torch"]["epochs"] == 3
+    assert [h["test_accuracy"] for h in results["torch"]["history"]] == [0.5, 0.6, 0.7]
+
+
+def test_time_to_accuracy_reports_a_framework_error_and_ends_its_run():
+    servers = RecordingServers({"scratchnet": [0.5, 0.6], "torch": [None]})
+    results = common.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=2)
+    assert results["torch"] == {"error": "boom"}
+    assert ("torch", "accuracy-end") in servers.log and results["scratchnet"]["epochs"] == 2
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")  # no training steps here
