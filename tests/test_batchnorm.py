@@ -30,6 +30,28 @@ def test_training_gradients_match_finite_differences(bn, shape):
     check_module_grads(bn, batch(shape), atol=1e-5)
 
 
+def channels_last(a):
+    """The same values in channels-last memory (C varies fastest), as Conv2d returns them."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("x_last, grad_last", [(True, True), (True, False), (False, True)])
+def test_channels_last_inputs_give_the_channels_first_results(x_last, grad_last):
+    x, g = batch((4, 3, 5, 6)), batch((4, 3, 5, 6), seed=2)
+    results = []
+    for layout_x, layout_g in ((np.ascontiguousarray, np.ascontiguousarray),
+                               (channels_last if x_last else np.ascontiguousarray,
+                                channels_last if grad_last else np.ascontiguousarray)):
+        bn = randomise_affine(BatchNorm2d(3))
+        y = bn(layout_x(x))
+        dx = bn.backward(layout_g(g))
+        bn.eval()
+        results.append((y, dx, bn.weight.grad, bn.bias.grad, bn(layout_x(x))))
+    for ours, reference in zip(*results):
+        np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
+    assert results[1][0].transpose(0, 2, 3, 1).flags.c_contiguous == x_last  # the output keeps x's layout
+
+
 def test_training_normalises_each_channel_with_biased_batch_variance():
     x = batch((6, 3, 4, 5))
     y = BatchNorm2d(3, eps=1e-12)(x)

