@@ -198,8 +198,8 @@ class Conv2d(Module):
         def forward_block(block):  # y rows of these samples = cols @ Wmat + b
             rows = y[block].reshape(-1, self.out_channels)
             np.matmul(self._im2col(self._samples(xpad, block)), wmat, out=rows)
-            if self.bias is not None:
-                rows += self.bias.data
+            if self.bias is not None:  # b tiled along rows of Wo pixels: NumPy loops over Wo·O values, not O
+                rows.reshape(-1, wo * self.out_channels)[...] += np.tile(self.bias.data, wo)
 
         run_blocks(forward_block, self._blocks(y, ho, wo))
         self._xpad = xpad if self.training else None
@@ -230,7 +230,9 @@ class Conv2d(Module):
                 self._col2im_add_channels_first(wmat @ g_rows.T, dxpad[:, block])
             elif dxpad is not None:
                 self._col2im_add(np.matmul(g_rows, w_per_offset), dxpad[block])
-            return self._im2col(self._samples(xpad, block)).T @ g_rows, g_rows.sum(axis=0)
+            cols = self._im2col(self._samples(xpad, block))
+            ones = np.ones(len(g_rows), g_rows.dtype)  # Σ_rows g as a GEMV: sum(axis=0) loops over O values at a time
+            return cols.T @ g_rows, ones @ g_rows
 
         partial = run_blocks(backward_block, self._blocks(g, ho, wo))
         grad_wmat = sum((w for w, _ in partial), np.zeros_like(wmat))
