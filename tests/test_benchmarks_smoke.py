@@ -129,3 +129,15 @@ def test_accuracy_recipe_anneals_the_same_learning_rates_in_both_frameworks(tmp_
         rates.append(lrs)
     np.testing.assert_allclose(rates[0], rates[1], rtol=1e-12)
     assert rates[0][-1] == pytest.approx(0.0, abs=1e-12) and rates[0][0] < 1e-3  # down to 0 over 4 epochs
+
+
+def test_a_failing_time_to_accuracy_run_reports_its_error_and_the_server_goes_on(tmp_path):
+    request = {"kind": "accuracy-start", "workload": common.accuracy_recipe(batch=8, epochs=1).to_json(),
+               "threads": 1, "weights": str(tmp_path / "weights.npz"), "max_epochs": 1,
+               "data": str(tmp_path / "missing"), "test_data": str(tmp_path / "missing")}
+    with common.Servers() as servers:
+        results = common.alternate_epochs(servers, request, target=0.92, max_epochs=1)
+        assert servers.request("scratchnet", {"kind": "accuracy-start", **request}) == {}  # still answering
+        servers.request("scratchnet", {"kind": "accuracy-end"})
+    for framework in ("scratchnet", "torch"):
+        assert "No such file" in results[framework]["error"], results[framework]
