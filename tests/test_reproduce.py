@@ -72,6 +72,7 @@ def test_unknown_experiment_is_a_usage_error(capsys):
     assert "unknown experiment 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. scikit-learn's ConvergenceWarning reaching the user
 @pytest.mark.parametrize("experiment_id", ["cnet-mlp", "conv1-mnist", "conv2-fashion", "mlp6-vs-sklearn",
                                            "mlp2-dropout", "fashion-cnn-grid"])
 def test_quick_run_writes_the_comparison_on_real_data(experiment_id, quick_run, capsys):
