@@ -25,6 +25,13 @@ def sleepy_trial(settings: dict, run_dir: str) -> None:
     (Path(run_dir) / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
 
 
+def failing_trial(settings: dict, run_dir: str) -> None:
+    """Raises settings["raise"] (an exception class name) in the first trial, else behaves like sleepy_trial."""
+    if settings["x"] == 0:
+        raise {"ValueError": ValueError, "KeyboardInterrupt": KeyboardInterrupt}[settings["raise"]]("trial 0 failed")
+    sleepy_trial(settings, run_dir)
+
+
 def test_parse_grid_reads_json_values_and_text():
     assert grid.parse_grid(["lr=1e-3,3e-4", "model=cnn3-128-0.1,mlp2", "batch_size=32,full"]) == {
         "lr": [0.001, 0.0003], "model": ["cnn3-128-0.1", "mlp2"], "batch_size": [32, "full"]}
@@ -101,3 +108,15 @@ def test_search_command_rejects_a_bad_setting_before_running(tmp_path, capsys):
     assert main(["search", "--grid", "optimizer=sgd,nope", "--out", str(tmp_path)]) == 2
     assert "trial optimizer-nope: optimizer must be one of" in capsys.readouterr().err
     assert not (tmp_path / "trials").exists()
+
+
+@pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
+def test_a_failing_or_interrupted_trial_stops_the_search(tmp_path, error):
+    trials = grid.expand({"raise": error.__name__}, {"x": [0, 1, 2, 3, 4]})
+    messages = []
+    with pytest.raises(error, match="trial 0 failed"):
+        grid.run_grid(trials, tmp_path, jobs=1, trial=failing_trial, progress=messages.append)
+    calls = (tmp_path / "calls.txt").read_text().split() if (tmp_path / "calls.txt").exists() else []
+    assert len(calls) <= 2  # only trials the executor had already queued for the worker ran (it queues jobs + 1)
+    assert not (tmp_path / "trials" / "raise-ValueError_x-4").exists()
+    assert ("search interrupted" in messages[-1]) == (error is KeyboardInterrupt)

@@ -117,8 +117,10 @@ def run_grid(trials: list[Trial], out: str | Path, jobs: int | None = None,
     write ``OUT/results.csv`` sorted by ``metric`` and return its rows.
 
     ``trial(settings, run_dir)`` must be a module-level function (it is pickled to the
-    workers) that leaves ``metrics.json`` in ``run_dir``. A trial that raises stops the
-    search with its error once the running trials are done; finished trials stay finished.
+    workers) that leaves ``metrics.json`` in ``run_dir``. A trial that raises, or Ctrl-C,
+    stops the search: trials not yet handed to a worker never start, the running ones finish
+    (or, on Ctrl-C, save their checkpoints), and the error is raised. Finished trials stay
+    finished, so running the same search again continues it.
     """
     jobs = jobs or os.cpu_count() or 1
     if jobs < 1:
@@ -136,9 +138,16 @@ def run_grid(trials: list[Trial], out: str | Path, jobs: int | None = None,
         say(f"running {len(todo)} trial(s) in {min(jobs, len(todo))} worker process(es)")
         with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_limit_blas) as pool:
             futures = {t.name: pool.submit(_run_one, trial, t.settings, str(out / "trials" / t.name)) for t in todo}
-            for name, future in futures.items():
-                future.result()
-                say(f"finished {name}")
+            try:
+                for name, future in futures.items():
+                    future.result()
+                    say(f"finished {name}")
+            except BaseException as err:  # leaving the with-block alone would still run every queued trial
+                pool.shutdown(wait=True, cancel_futures=True)
+                if isinstance(err, KeyboardInterrupt):
+                    say("search interrupted: run the same command again to continue it (finished trials are "
+                        "skipped, interrupted ones resume from their checkpoints)")
+                raise
     rows = [{"trial": t.name, **t.grid_values, **summarize(out / "trials" / t.name),
              "run_dir": str(out / "trials" / t.name)} for t in trials]
     rows = sort_rows(rows, metric)
