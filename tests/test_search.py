@@ -112,7 +112,7 @@ def test_search_command_rejects_a_bad_setting_before_running(tmp_path, capsys):
 
 @pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
 def test_a_failing_or_interrupted_trial_stops_the_search(tmp_path, error):
-    trials = grid.expand({"raise": error.__name__, "sleep": 0.3}, {"x": [0, 1, 2, 3, 4, 5]})
+    trials = grid.expand({"raise": error.__name__, "sleep": 0.5}, {"x": [0, 1, 2, 3, 4, 5]})
     messages = []
     with pytest.raises(error, match="trial 0 failed"):
         grid.run_grid(trials, tmp_path, jobs=1, trial=failing_trial, progress=messages.append)
