@@ -443,19 +443,28 @@ def measure_forked(framework: str, request: dict) -> dict:
     return result
 
 
-def _epochs_in_child(framework: str, request: dict, conn) -> None:
-    """Train one more epoch each time the parent sends True; stop when it sends False."""
+def _epochs_in_child(framework: str, request: dict, conn, parent_end) -> None:
+    """Train one more epoch each time the parent sends True; stop when it sends False or goes away."""
     from threadpoolctl import threadpool_limits
 
-    try:
-        with threadpool_limits(limits=request["threads"]):
-            epochs = accuracy_epochs(framework, request)
+    parent_end.close()  # the fork copied it; kept open, recv() would never see the parent go away
+    with threadpool_limits(limits=request["threads"]):
+        epochs = accuracy_epochs(framework, request)
+        try:
             while conn.recv():
-                conn.send(next(epochs, {"error": f"no epoch after {request['max_epochs']}"}))
+                conn.send(_next_epoch(epochs, request["max_epochs"]))
+        except EOFError:  # the server exited (e.g. interrupted): nobody is waiting for an answer
+            pass
+    conn.close()
+
+
+def _next_epoch(epochs, max_epochs: int) -> dict:
+    """The next epoch's figures, or an ``error`` (reported in the table; the benchmark goes on)."""
+    try:
+        return next(epochs, {"error": f"no epoch after {max_epochs}"})
     except Exception as err:
         traceback.print_exc()
-        conn.send({"error": f"{type(err).__name__}: {err}"})
-    conn.close()
+        return {"error": f"{type(err).__name__}: {err}"}
 
 
 class EpochSession:
@@ -466,7 +475,7 @@ class EpochSession:
     def __init__(self, framework: str, request: dict):
         context = multiprocessing.get_context("fork")
         self.conn, child_end = context.Pipe()
-        self.child = context.Process(target=_epochs_in_child, args=(framework, request, child_end))
+        self.child = context.Process(target=_epochs_in_child, args=(framework, request, child_end, self.conn))
         self.child.start()
         child_end.close()
 

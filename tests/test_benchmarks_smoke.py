@@ -141,3 +141,13 @@ def test_a_failing_time_to_accuracy_run_reports_its_error_and_the_server_goes_on
         servers.request("scratchnet", {"kind": "accuracy-end"})
     for framework in ("scratchnet", "torch"):
         assert "No such file" in results[framework]["error"], results[framework]
+
+
+def test_an_epoch_session_ends_quietly_when_its_server_goes_away(tmp_path):
+    request = {"workload": common.accuracy_recipe(batch=8, epochs=1).to_json(), "threads": 1,
+               "weights": str(tmp_path / "weights.npz"), "max_epochs": 1, "data": str(tmp_path / "missing"),
+               "test_data": str(tmp_path / "missing")}
+    session = common.EpochSession("scratchnet", request)
+    session.conn.close()  # as when the server process dies
+    session.child.join(timeout=30)
+    assert session.child.exitcode == 0
