@@ -16,8 +16,10 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -100,14 +102,33 @@ def summarize(run_dir: Path) -> dict:
     return row
 
 
-def _limit_blas() -> None:
-    """Worker initializer: one BLAS thread for the rest of the worker's life."""
+_stop_search = None  # in a worker: the search's stop flag (a multiprocessing.Event), set by the parent
+_interrupted = False  # in a worker: Ctrl-C reached it
+
+
+def _interrupt_worker(signum, frame) -> None:
+    """A worker's SIGINT handler: remember it (so the worker starts no further trial), then raise
+    KeyboardInterrupt as usual. The worker may see Ctrl-C before the parent can set the stop flag."""
+    global _interrupted
+    _interrupted = True
+    signal.default_int_handler(signum, frame)
+
+
+def _start_worker(stop) -> None:
+    """Worker initializer: one BLAS thread for the rest of the worker's life; the stop flag and Ctrl-C."""
+    global _stop_search
+    _stop_search = stop
+    signal.signal(signal.SIGINT, _interrupt_worker)
     threadpool_limits(limits=1)
 
 
-def _run_one(trial: TrialFn, settings: dict, run_dir: str) -> None:
+def _run_one(trial: TrialFn, settings: dict, run_dir: str) -> bool:
+    """Run one trial in a worker, unless the search was stopped meanwhile (then return False)."""
+    if _interrupted or (_stop_search is not None and _stop_search.is_set()):
+        return False
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     trial(settings, run_dir)
+    return True
 
 
 def run_grid(trials: list[Trial], out: str | Path, jobs: int | None = None,
@@ -118,9 +139,10 @@ def run_grid(trials: list[Trial], out: str | Path, jobs: int | None = None,
 
     ``trial(settings, run_dir)`` must be a module-level function (it is pickled to the
     workers) that leaves ``metrics.json`` in ``run_dir``. A trial that raises, or Ctrl-C,
-    stops the search: trials not yet handed to a worker never start, the running ones finish
-    (or, on Ctrl-C, save their checkpoints), and the error is raised. Finished trials stay
-    finished, so running the same search again continues it.
+    stops the search as soon as it happens: no further trial starts, the running ones finish
+    (on Ctrl-C they stop too, keeping the checkpoint of their last finished epoch), and the
+    error is raised. Finished trials stay finished, so running the same search again
+    continues it.
     """
     jobs = jobs or os.cpu_count() or 1
     if jobs < 1:
@@ -136,17 +158,22 @@ def run_grid(trials: list[Trial], out: str | Path, jobs: int | None = None,
         say(f"skipping {len(trials) - len(todo)} finished trial(s) in {out / 'trials'}")
     if todo:
         say(f"running {len(todo)} trial(s) in {min(jobs, len(todo))} worker process(es)")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_limit_blas) as pool:
-            futures = {t.name: pool.submit(_run_one, trial, t.settings, str(out / "trials" / t.name)) for t in todo}
+        stop = multiprocessing.Event()
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_start_worker,
+                                 initargs=(stop,)) as pool:
+            names = {pool.submit(_run_one, trial, t.settings, str(out / "trials" / t.name)): t.name for t in todo}
             try:
-                for name, future in futures.items():
+                for future in as_completed(names):
                     future.result()
-                    say(f"finished {name}")
-            except BaseException as err:  # leaving the with-block alone would still run every queued trial
+                    say(f"finished {names[future]}")
+            except BaseException as err:
+                # The executor has already queued a few trials for its workers: the flag makes them
+                # return without starting, and cancel_futures drops the rest.
+                stop.set()
                 pool.shutdown(wait=True, cancel_futures=True)
                 if isinstance(err, KeyboardInterrupt):
                     say("search interrupted: run the same command again to continue it (finished trials are "
-                        "skipped, interrupted ones resume from their checkpoints)")
+                        "skipped, interrupted ones resume from their last checkpoint)")
                 raise
     rows = [{"trial": t.name, **t.grid_values, **summarize(out / "trials" / t.name),
              "run_dir": str(out / "trials" / t.name)} for t in trials]
