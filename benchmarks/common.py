@@ -453,7 +453,7 @@ def _epochs_in_child(framework: str, request: dict, conn, parent_end) -> None:
         try:
             while conn.recv():
                 conn.send(_next_epoch(epochs, request["max_epochs"]))
-        except EOFError:  # the server exited (e.g. interrupted): nobody is waiting for an answer
+        except (EOFError, OSError):  # the server exited (e.g. interrupted): nobody is waiting for an answer
             pass
     conn.close()
 
@@ -483,13 +483,13 @@ class EpochSession:
         try:
             self.conn.send(True)
             return self.conn.recv()
-        except (EOFError, BrokenPipeError):
+        except (EOFError, OSError):  # OSError: BrokenPipeError, ConnectionResetError
             return {"error": "the training process died (out of memory?)"}
 
     def close(self) -> None:
         try:
             self.conn.send(False)
-        except BrokenPipeError:
+        except OSError:  # it has already exited
             pass
         self.child.join()
 
@@ -509,7 +509,11 @@ def serve(framework: str) -> None:
     session = None
     for line in sys.stdin:
         request = json.loads(line)
-        if request["kind"] == "accuracy-start":
+        if request["kind"].startswith("accuracy-") and request["kind"] != "accuracy-start" and session is None:
+            result = {"error": f"{request['kind']} without a time-to-accuracy run; send accuracy-start first"}
+        elif request["kind"] == "accuracy-start":
+            if session is not None:
+                session.close()
             session, result = EpochSession(framework, request), {}
         elif request["kind"] == "accuracy-epoch":
             result = session.next_epoch()
@@ -534,15 +538,21 @@ class Server:
                                         stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
 
     def request(self, request: dict) -> dict:
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except OSError:  # BrokenPipeError: it has exited
+            return {"error": f"the {self.framework} server exited with code {self.process.wait()}"}
         for line in self.process.stdout:  # other output (a library's print) is skipped
             if line.startswith(RESULT_PREFIX):
                 return json.loads(line[len(RESULT_PREFIX):])
         return {"error": f"the {self.framework} server exited with code {self.process.wait()}"}
 
     def close(self) -> None:
-        self.process.stdin.close()
+        try:
+            self.process.stdin.close()
+        except OSError:  # it has exited with a request unread
+            pass
         self.process.wait()
 
 
@@ -701,8 +711,10 @@ def alternate_epochs(servers: Servers, start: dict, target: float, max_epochs: i
     frameworks = ("scratchnet", "torch")
     histories, errors = {name: [] for name in frameworks}, {}
     for name in frameworks:
-        servers.request(name, start)
-    running = list(frameworks)
+        started = servers.request(name, start)
+        if "error" in started:
+            errors[name] = started
+    running = [name for name in frameworks if name not in errors]
     while running:
         for name in list(running):
             epoch = servers.request(name, {"kind": "accuracy-epoch"})
@@ -713,7 +725,9 @@ def alternate_epochs(servers: Servers, start: dict, target: float, max_epochs: i
             if "error" in epoch or epoch["test_accuracy"] >= target or epoch["epoch"] >= max_epochs:
                 running.remove(name)
                 servers.request(name, {"kind": "accuracy-end"})
-    return {name: errors.get(name) or _accuracy_summary(histories[name], target) for name in frameworks}
+    # A run that failed after some epochs keeps them, for the JSON report.
+    return {name: {**(_accuracy_summary(histories[name], target) if histories[name] else {}), **errors.get(name, {})}
+            for name in frameworks}
 
 
 def _accuracy_summary(history: list[dict], target: float) -> dict:

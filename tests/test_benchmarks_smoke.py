@@ -115,6 +115,13 @@ def test_time_to_accuracy_reports_a_framework_error_and_ends_its_run():
     assert ("torch", "accuracy-end") in servers.log and results["scratchnet"]["epochs"] == 2
 
 
+def test_a_run_that_fails_after_some_epochs_keeps_them():
+    servers = RecordingServers({"scratchnet": [0.5, None], "torch": [0.5, 0.6]})
+    results = common.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=2)
+    assert results["scratchnet"]["error"] == "boom"
+    assert [h["test_accuracy"] for h in results["scratchnet"]["history"]] == [0.5]
+
+
 @pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")  # no training steps here
 def test_accuracy_recipe_anneals_the_same_learning_rates_in_both_frameworks(tmp_path):
     recipe = common.accuracy_recipe(batch=8, epochs=4)
@@ -139,6 +146,9 @@ def test_a_failing_time_to_accuracy_run_reports_its_error_and_the_server_goes_on
         results = common.alternate_epochs(servers, request, target=0.92, max_epochs=1)
         assert servers.request("scratchnet", {"kind": "accuracy-start", **request}) == {}  # still answering
         servers.request("scratchnet", {"kind": "accuracy-end"})
+        assert "send accuracy-start first" in servers.request("scratchnet", {"kind": "accuracy-epoch"})["error"]
+        assert servers.request("scratchnet", {"kind": "accuracy-start", **request}) == {}  # and still answering
+        servers.request("scratchnet", {"kind": "accuracy-end"})
     for framework in ("scratchnet", "torch"):
         assert "No such file" in results[framework]["error"], results[framework]
 
@@ -150,4 +160,7 @@ def test_an_epoch_session_ends_quietly_when_its_server_goes_away(tmp_path):
     session = common.EpochSession("scratchnet", request)
     session.conn.close()  # as when the server process dies
     session.child.join(timeout=30)
-    assert session.child.exitcode == 0
+    try:
+        assert session.child.exitcode == 0
+    finally:
+        session.child.kill()
