@@ -16,6 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import common  # noqa: E402  (benchmarks/common.py)
+from conftest import dataset_dir  # noqa: E402
 import engine  # noqa: E402
 
 
@@ -47,18 +48,20 @@ def test_unknown_workload_is_refused_with_the_choices():
     assert "unknown workload(s) nope" in result.stderr and "cnn3-512-0.1" in result.stderr
 
 
+def run_performance(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "performance.py"), "--quick", "--threads", "1", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def test_quick_run_reports_every_framework(tmp_path):
     out = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "performance.py"), "--quick", "--threads", "1",
-         "--only", "mlp-b64,mlp-infer-b1000", "--time-to-accuracy", "--accuracy-batch", "64", "--json", str(out)],
-        capture_output=True, text=True, timeout=120)
+    result = run_performance("--only", "mlp-b64,mlp-infer-b1000", "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "| workload | data | scratchnet samples/s | PyTorch samples/s | ratio |" in result.stdout
-    assert "Time to 92% test accuracy" in result.stdout
 
     report = json.loads(out.read_text())
     assert report["quick"] and report["threads"] == 1 and min(report["sgemm_gflops_range"]) > 0
+    assert "time_to_accuracy" not in report
     rows = {row["name"]: row for row in report["rows"]}
     assert set(rows) == {"mlp-b64", "mlp-infer-b1000"}
     assert set(rows["mlp-b64"]["results"]) == {"scratchnet", "torch", "sklearn"}
@@ -68,12 +71,36 @@ def test_quick_run_reports_every_framework(tmp_path):
             assert "error" not in measured, (framework, measured)
             assert measured["samples_per_s"] > 0 and measured["peak_rss_mib"] > 0
             assert measured["sgemm_gflops"] > 0 and measured["gemm_fraction"] > 0
-    assert report["time_to_accuracy"]["recipe"].startswith("CNN3-512-0.1, batch 64, Adam lr 1e-3, cosine over 2 ")
-    for framework, measured in report["time_to_accuracy"]["results"].items():
+
+
+def test_quick_time_to_accuracy_trains_both_frameworks_on_fashion_mnist(tmp_path):
+    dataset_dir("fashion-mnist")  # skips where there is no copy
+    out = tmp_path / "report.json"
+    result = run_performance("--only", "mlp-infer-b1000", "--time-to-accuracy", "--accuracy-batch", "64",
+                             "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Time to 92% test accuracy" in result.stdout
+    report = json.loads(out.read_text())["time_to_accuracy"]
+    assert report["recipe"].startswith("CNN3-512-0.1, batch 64, Adam lr 1e-3, cosine over 2 ")
+    assert report["alternated"] == "epoch by epoch"
+    for framework, measured in report["results"].items():
         assert "error" not in measured, (framework, measured)
         assert measured["epochs"] == 2 and 0 <= measured["test_accuracy"] <= 1
         assert [h["epoch"] for h in measured["history"]] == [1, 2]
         assert 0 < measured["history"][0]["train_seconds"] < measured["history"][1]["train_seconds"]
+
+
+def test_time_to_accuracy_without_fashion_mnist_says_so_before_measuring(isolated_data_places, monkeypatch, tmp_path,
+                                                                         capsys):
+    import performance
+
+    monkeypatch.setattr(common, "SHARED_DATASETS", tmp_path / "nowhere")
+    with pytest.raises(SystemExit) as exit_:
+        performance.main(["--quick", "--only", "mlp-b1", "--time-to-accuracy"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--time-to-accuracy trains on Fashion-MNIST, which is not on this machine" in err
+    assert "fashion-mnist" in err and "measured" not in err
 
 
 class RecordingServers:
