@@ -509,15 +509,16 @@ def serve(framework: str) -> None:
     session = None
     for line in sys.stdin:
         request = json.loads(line)
-        if request["kind"].startswith("accuracy-") and request["kind"] != "accuracy-start" and session is None:
-            result = {"error": f"{request['kind']} without a time-to-accuracy run; send accuracy-start first"}
-        elif request["kind"] == "accuracy-start":
+        kind = request["kind"]
+        if kind == "accuracy-start":
             if session is not None:
                 session.close()
             session, result = EpochSession(framework, request), {}
-        elif request["kind"] == "accuracy-epoch":
+        elif kind in ("accuracy-epoch", "accuracy-end") and session is None:
+            result = {"error": f"{kind} without a time-to-accuracy run; send accuracy-start first"}
+        elif kind == "accuracy-epoch":
             result = session.next_epoch()
-        elif request["kind"] == "accuracy-end":
+        elif kind == "accuracy-end":
             session.close()
             session, result = None, {}
         else:
@@ -680,14 +681,14 @@ def best_round(results: list[dict]) -> dict:
     return best
 
 
-def run_time_to_accuracy(settings: Settings, servers: Servers, target: float, max_epochs: int,
+def run_time_to_accuracy(settings: Settings, servers: Servers, data, target: float, max_epochs: int,
                          batch: int = ACCURACY_BATCH) -> dict:
-    """Time to ``target`` test accuracy on Fashion-MNIST, same recipe with the cosine schedule over
-    ``max_epochs`` in both frameworks, alternating epoch by epoch: scratchnet's epoch 1, PyTorch's
-    epoch 1, scratchnet's epoch 2, ... (quick: 256 training and 1,000 test images, two epochs)."""
+    """Time to ``target`` test accuracy on ``data`` (Fashion-MNIST, from ``load_real``), same recipe
+    with the cosine schedule over ``max_epochs`` in both frameworks, alternating epoch by epoch:
+    scratchnet's epoch 1, PyTorch's epoch 1, scratchnet's epoch 2, ... (quick: 256 training and
+    1,000 test images, two epochs)."""
     max_epochs = min(max_epochs, 2) if settings.quick else max_epochs
     recipe = accuracy_recipe(batch, max_epochs)
-    data = load_real(recipe.dataset)
     train_n, test_n = (256, 1000) if settings.quick else (len(data.x_train), len(data.x_test))
     with tempfile.TemporaryDirectory(prefix="scratchnet-tta-") as tmp:
         folder = Path(tmp)

@@ -44,17 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     settings = common.settings_from(args)
     if not 0 < args.target <= 1 or args.max_epochs < 1 or args.accuracy_batch < 1:
         parser.error("--target must be in (0, 1], --max-epochs and --accuracy-batch >= 1")
-    if args.time_to_accuracy:  # before the minutes of throughput measurements, not after
+    fashion = None
+    if args.time_to_accuracy:  # read before the minutes of throughput measurements, not after
         from scratchnet.data.errors import DatasetNotFoundError
         try:
-            common.load_real("fashion-mnist")
+            fashion = common.load_real("fashion-mnist")
         except DatasetNotFoundError as err:
             parser.error(f"--time-to-accuracy trains on Fashion-MNIST, which is not on this machine: {err}")
 
     with common.Servers() as servers:
         report = common.run_suite([common.WORKLOADS[name] for name in args.only], settings, servers)
         if args.time_to_accuracy:
-            report["time_to_accuracy"] = common.run_time_to_accuracy(settings, servers, args.target,
+            report["time_to_accuracy"] = common.run_time_to_accuracy(settings, servers, fashion, args.target,
                                                                      args.max_epochs, args.accuracy_batch)
     common.print_report(report)
     common.write_json(args.json, report)
