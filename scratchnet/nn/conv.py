@@ -194,12 +194,14 @@ class Conv2d(Module):
         ho, wo = self._out_hw(hp, wp)
         wmat = self._weight_matrix()
         y = np.empty((n, ho * wo, self.out_channels), dtype=x.dtype)  # channels-last output rows
+        # b tiled along a row of Wo pixels: adding it, NumPy's inner loop runs over Wo·O values, not O
+        bias_row = np.tile(self.bias.data, wo) if self.bias is not None else None
 
         def forward_block(block):  # y rows of these samples = cols @ Wmat + b
             rows = y[block].reshape(-1, self.out_channels)
             np.matmul(self._im2col(self._samples(xpad, block)), wmat, out=rows)
-            if self.bias is not None:  # b tiled along rows of Wo pixels: NumPy loops over Wo·O values, not O
-                rows.reshape(-1, wo * self.out_channels)[...] += np.tile(self.bias.data, wo)
+            if bias_row is not None:
+                rows.reshape(-1, wo * self.out_channels)[...] += bias_row
 
         run_blocks(forward_block, self._blocks(y, ho, wo))
         self._xpad = xpad if self.training else None
