@@ -115,10 +115,10 @@ def test_search_command_rejects_a_bad_setting_before_running(tmp_path, capsys):
     assert not (tmp_path / "trials").exists()
 
 
-def ran(folder: Path) -> list[str]:
-    """The trials sleepy_trial was called for, in call order."""
-    calls = folder / "calls.txt"
-    return calls.read_text().split() if calls.exists() else []
+def ran(folder: Path, log: str = "calls.txt") -> list[str]:
+    """The trials sleepy_trial finished (calls.txt) or started (started.txt), in order."""
+    path = folder / log
+    return path.read_text().split() if path.exists() else []
 
 
 @pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
@@ -164,9 +164,8 @@ def test_ctrl_c_stops_a_running_search_at_once(tmp_path):
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert "running 6 trial(s)" in search.stdout.readline()
-        started = tmp_path / "started.txt"
         deadline = time.time() + 30
-        while time.time() < deadline and len(started.read_text().split() if started.exists() else []) < 2:
+        while time.time() < deadline and len(ran(tmp_path, "started.txt")) < 2:
             time.sleep(0.05)  # until both workers are inside their first trial
         os.killpg(search.pid, signal.SIGINT)
         sent = time.time()
@@ -176,4 +175,4 @@ def test_ctrl_c_stops_a_running_search_at_once(tmp_path):
     assert time.time() - sent < 5.0  # not after the 10 s trials, let alone the queued ones
     assert "search interrupted: run the same command again" in output and "stopped" in output
     assert ran(tmp_path) == []  # the two running trials were interrupted before finishing
-    assert sorted(started.read_text().split()) == ["x-0", "x-1"]  # and no other trial started
+    assert sorted(ran(tmp_path, "started.txt")) == ["x-0", "x-1"]  # and no other trial started
