@@ -27,6 +27,7 @@ import math
 import multiprocessing
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -500,6 +501,9 @@ def serve(framework: str) -> None:
     Kinds: ``throughput`` (one forked measurement); ``accuracy-start``, ``accuracy-epoch`` and
     ``accuracy-end`` (an EpochSession: start it, train its next epoch, end it).
     """
+    # Ctrl-C reaches the whole process group: this server and its measuring children end at once,
+    # without a traceback each, and the parent says it was interrupted (run_main).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if framework == "sklearn":
         import sklearn.neural_network  # noqa: F401 (imported before forking)
     elif framework == "torch":
@@ -809,6 +813,15 @@ def print_report(report: dict) -> None:
     print(report_header(report), throughput_table(report), sep="\n\n")
     if "time_to_accuracy" in report:
         print("", accuracy_table(report["time_to_accuracy"]), sep="\n")
+
+
+def run_main(main) -> int:
+    """Run a benchmark script's ``main``; Ctrl-C ends it with one line instead of tracebacks."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("\nbenchmark interrupted: no table printed, no JSON written", file=sys.stderr)
+        return 130
 
 
 def write_json(path: str | None, report: dict) -> None:

@@ -2,8 +2,11 @@
 benchmarks cannot rot. They check the structure of the output, never the speed."""
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +194,36 @@ def test_an_epoch_session_ends_quietly_when_its_server_goes_away(tmp_path):
         assert session.child.exitcode == 0
     finally:
         session.child.kill()
+
+
+def processes_in_group(group: int) -> int:
+    """How many live processes have process group ``group`` (Linux /proc; the fields after the name's ')')."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it exited while we looked
+            continue
+        count += fields[0] != "Z" and int(fields[2]) == group
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="counts a process group's members through Linux /proc")
+def test_ctrl_c_ends_a_benchmark_with_one_line_not_a_traceback_per_process():
+    # Ctrl-C goes to the terminal's whole process group: the script, its server and the server's measuring child.
+    process = subprocess.Popen([sys.executable, str(BENCHMARKS / "performance.py"), "--threads", "1",
+                                "--seconds", "60", "--rounds", "1", "--only", "mlp-b64"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while processes_in_group(process.pid) < 3 and time.monotonic() < deadline:  # measuring in a forked child
+            time.sleep(0.2)
+        assert processes_in_group(process.pid) >= 3, "the benchmark never started measuring"
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr
+    assert "benchmark interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert processes_in_group(process.pid) == 0
