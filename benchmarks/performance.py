@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.time_to_accuracy:  # read before the minutes of throughput measurements, not after
         from scratchnet.data.errors import DatasetNotFoundError
         try:
-            fashion = common.load_real("fashion-mnist")
+            fashion = common.load_real(common.accuracy_recipe().dataset)
         except DatasetNotFoundError as err:
             parser.error(f"--time-to-accuracy trains on Fashion-MNIST, which is not on this machine: {err}")
 
