@@ -8,4 +8,5 @@ from .flatten import Flatten
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, LossNotFiniteError
 from .conv import Conv2d
 from .pooling import AvgPool2d, MaxPool2d
+from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .batchnorm import BatchNorm1d, BatchNorm2d
