@@ -1,5 +1,5 @@
 """Layers, activations and losses with ``torch.nn``'s names, layouts and semantics."""
-from . import init
+from . import init, utils
 from .module import Module, Parameter, Sequential
 from .linear import Linear
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
