@@ -4,7 +4,7 @@ Layout (read with ``numpy.load(path, allow_pickle=False)``):
 
 - ``scratchnet_model``: uint8 UTF-8 JSON ``{"format": "scratchnet-model", "format_version": 1,
   "scratchnet_version", "spec", "preprocess", "classes", "input_shape", "dataset", "extra"}``
-  where ``spec`` is the layer spec (``scratchnet.train.build``) and ``preprocess`` is
+  where ``spec`` is the layer spec (``scratchnet.spec``) and ``preprocess`` is
   ``scratchnet.data.Preprocess.to_dict()``;
 - ``state/<key>``: the model's ``state_dict`` arrays under ``torch.nn.Sequential``'s keys.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__, nn
 from ..data import Preprocess
-from .build import build_model
+from ..spec import build_model
 from .npzio import array_to_json, json_to_array, load_npz, save_npz
 
 FORMAT = "scratchnet-model"

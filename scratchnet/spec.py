@@ -1,4 +1,10 @@
-"""Model specs: a JSON-able description of a network, built into an ``nn.Sequential``.
+"""Model specs: a JSON-able description of a network, built into modules of ``scratchnet.nn``.
+
+This module sits between the engine and the workflow (engine <- data <- specs and the zoo <-
+train): the zoo, the trainer and model files all build networks here, and it imports only
+``scratchnet.nn``, so ``import scratchnet.zoo`` loads no training, download or progress-bar
+code. Layer types are read from the engine: every Module class ``scratchnet.nn`` exports
+(except the losses) can be named in a spec.
 
 A spec lists layers by their ``torch.nn`` class name and constructor arguments, so a
 built model's ``state_dict`` keys ("0.weight", "3.bias", ...) are those of the same
@@ -24,15 +30,27 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import nn
+from . import nn
+from .nn.loss import _Loss
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-LAYER_TYPES = ("Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Dropout", "BatchNorm1d", "BatchNorm2d",
-               "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "GELU")
+
+def layer_types() -> tuple[str, ...]:
+    """Every Module class that ``scratchnet.nn`` exports, except Module itself and the losses.
+
+    Read from the engine rather than listed here, so a layer added to ``scratchnet.nn``
+    is usable in specs without editing this file.
+    """
+    return tuple(name for name, obj in vars(nn).items()
+                 if isinstance(obj, type) and issubclass(obj, nn.Module) and obj is not nn.Module
+                 and not issubclass(obj, _Loss))
+
+
+LAYER_TYPES = layer_types()  # the engine's layer types when this module was imported
 # Constructor arguments that are not part of an architecture: they never appear in a spec.
 _RUNTIME_ARGS = ("self", "dtype", "generator")
 
@@ -60,9 +78,9 @@ def validate_spec(spec, source: str = "model spec") -> None:
     for index, layer in enumerate(spec["layers"]):
         if not isinstance(layer, dict) or "type" not in layer:
             raise ValueError(f'{source}: layer {index} must be a table/object with a "type", got {layer!r}')
-        if layer["type"] not in LAYER_TYPES:
+        if layer["type"] not in layer_types():
             raise ValueError(f"{source}: layer {index} has unknown type {layer['type']!r}; "
-                             f"allowed types: {', '.join(LAYER_TYPES)}")
+                             f"allowed types: {', '.join(layer_types())}")
 
 
 def build_model(spec: dict, input_shape: tuple[int, ...] | None = None,
@@ -73,13 +91,20 @@ def build_model(spec: dict, input_shape: tuple[int, ...] | None = None,
     fit the input and, with ``num_classes``, that it outputs (N, num_classes).
     """
     validate_spec(spec)
-    model = nn.Sequential(*(_build_layer(index, layer) for index, layer in enumerate(spec["layers"])))
+    model = nn.Sequential(*(build_layer(layer, index) for index, layer in enumerate(spec["layers"])))
     if input_shape is not None:
         check_fits(model, input_shape, num_classes)
     return model
 
 
-def _build_layer(index: int, layer: dict) -> nn.Module:
+def build_layer(layer: dict, index: int = 0) -> nn.Module:
+    """One layer of a spec (``{"type": ..., <constructor arguments>, "init": ...}``), float32.
+
+    ``index`` is the layer's position, named in error messages.
+    """
+    if layer.get("type") not in layer_types():
+        raise ValueError(f"layer {index} has unknown type {layer.get('type')!r}; "
+                         f"allowed types: {', '.join(layer_types())}")
     cls = getattr(nn, layer["type"])
     args = {key: tuple(v) if isinstance(v, list) else v for key, v in layer.items() if key not in ("type", "init")}
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in _RUNTIME_ARGS]
