@@ -2,6 +2,7 @@
 from . import init
 from .module import Module, Parameter
 from .container import Identity, ModuleDict, ModuleList, Residual, Sequential
+from .blocks import BasicBlock, PadShortcut
 from .linear import Linear
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout

@@ -163,7 +163,9 @@ class Module:
         return next((name for name, m in root.named_modules() if m is self), type(self).__name__)
 
     def _called_twice_message(self) -> str:
-        where = self.state_dict_prefix() or type(self).__name__
+        root = _PASS.root
+        names = [name for name, m in root.named_modules() if m is self] if root is not None else []
+        where = " and ".join(names) or type(self).__name__
         return (f"{where} ({type(self).__name__}) was called twice in one forward pass in training mode. A module "
                 "keeps what its last forward saved for backward, so the second call would overwrite the first's "
                 "and backward would give wrong gradients. Give each use its own module (e.g. self.relu1 and "
