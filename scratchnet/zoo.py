@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from . import nn
-from .spec import build_layer, build_model
+from .spec import build_model, build_node
 
 MNIST_SHAPE = (1, 28, 28)
 CIFAR_SHAPE = (3, 32, 32)
@@ -54,7 +54,7 @@ class _Stack:
             self._probe = np.zeros((1, args["out_features"]), dtype=np.float32)
             return self
         try:
-            self._probe = build_layer(layer).eval()(self._probe)
+            self._probe = build_node(layer, str(len(self.layers) - 1)).eval()(self._probe)
         except ValueError as err:
             raise ValueError(f"model {self.name} does not fit {self.input_shape[1]}x{self.input_shape[2]} images: "
                              f"layer {len(self.layers) - 1} ({type_}): {err}") from None
