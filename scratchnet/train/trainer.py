@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from .. import data, nn, optim, zoo
 from ..random import default_generator, manual_seed
-from .build import build_model, load_spec
+from ..spec import build_model, load_spec
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .evaluation import loss_targets, make_loss, model_outputs, pick_test_images, score, write_predictions
