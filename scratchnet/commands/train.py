@@ -6,7 +6,10 @@ import sys
 
 from ..cli import UsageError
 from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, resume
-from ..train.config import AUGMENTATIONS, LOSSES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
+from ..train.config import AUGMENTATIONS, NORMALIZATIONS
+from ..train.losses import LOSS_CHOICES, LOSSES
+from ..train.optimizers import OPTIMIZERS
+from ..train.schedules import SCHEDULE_CHOICES, SCHEDULES
 
 DEFAULTS = TrainConfig()
 NOT_SETTINGS = ("command", "func", "resume", "quiet", "report")  # the flags that are no TrainConfig field
@@ -38,7 +41,7 @@ def register(subparsers) -> None:
 
     model = parser.add_argument_group("model and loss")
     add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
-    add(model, "--loss", choices=LOSSES, help="ce, mse or bce on one-hot targets; auto: mse for sigmoid outputs")
+    add(model, "--loss", choices=LOSS_CHOICES, help=_choices_help(LOSSES, "auto: mse for sigmoid outputs, else ce"))
     model.add_argument("--class-weight", dest="class_weights", action="append", type=_class_weight,
                        metavar="NAME=W", default=argparse.SUPPRESS,
                        help="weight of a class in the cross-entropy, by name (repeatable), "
@@ -46,12 +49,12 @@ def register(subparsers) -> None:
     add(model, "--label-smoothing", type=float, metavar="EPS", help="cross-entropy label smoothing")
 
     opt = parser.add_argument_group("optimisation")
-    add(opt, "--optimizer", choices=OPTIMIZERS, help="the update rule")
+    add(opt, "--optimizer", choices=list(OPTIMIZERS), help=_choices_help(OPTIMIZERS))
     add(opt, "--lr", type=float, help="learning rate")
-    add(opt, "--momentum", type=float, help="momentum (sgd, rmsprop)")
+    add(opt, "--momentum", type=float, help=f"momentum ({_users(OPTIMIZERS, 'momentum')})")
     add(opt, "--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
-    add(opt, "--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam's moment decay rates")
-    add(opt, "--schedule", choices=SCHEDULES, help="learning-rate schedule over epochs")
+    add(opt, "--betas", type=float, nargs=2, metavar=("B1", "B2"), help=f"the moment decay rates ({_users(OPTIMIZERS, 'betas')})")
+    add(opt, "--schedule", choices=SCHEDULE_CHOICES, help=_choices_help(SCHEDULES, "none: a constant rate"))
     add(opt, "--step-size", type=int, metavar="EPOCHS", help="--schedule step: epochs between decays")
     add(opt, "--gamma", type=float, help="--schedule step: the decay factor")
     add(opt, "--min-lr", type=float, help="--schedule cosine: the final learning rate")
@@ -85,6 +88,16 @@ def _adder(parser: argparse.ArgumentParser):
     return add
 
 
+def _choices_help(registry: dict, *extra: str) -> str:
+    """--help text listing a registry's entries: "name: what it does; ..." (argparse escapes no %)."""
+    return "; ".join([*(f"{name}: {entry.help}" for name, entry in registry.items()), *extra]).replace("%", "%%")
+
+
+def _users(registry: dict, setting: str) -> str:
+    """The names of a registry's entries that read TrainConfig field ``setting``, e.g. "sgd, rmsprop"."""
+    return ", ".join(name for name, entry in registry.items() if setting in entry.settings)
+
+
 def _count_or_fraction(text: str) -> int | float:
     try:
         return int(text)
@@ -114,6 +127,15 @@ def _class_weight(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT such as Sandal=2, got {text!r}") from None
 
 
+def _report_writer(args: argparse.Namespace):
+    """write_report unless --no-report (imported here: matplotlib is slow to import)."""
+    if not args.report:
+        return None
+    from ..report import write_report
+
+    return write_report
+
+
 def run_train(args: argparse.Namespace) -> int:
     settings = {key: value for key, value in vars(args).items() if key not in NOT_SETTINGS}
     if "class_weights" in settings:
@@ -126,9 +148,9 @@ def run_train(args: argparse.Namespace) -> int:
             if extra:
                 raise UsageError(f"--resume continues a run with its own settings (its config.json); only --epochs "
                                  f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in extra)}")
-            resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=args.report)
+            resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=_report_writer(args))
         else:
-            fit(TrainConfig(**settings), quiet=args.quiet, report=args.report)
+            fit(TrainConfig(**settings), quiet=args.quiet, report=_report_writer(args))
     except ConfigError as err:
         raise UsageError(str(err)) from None
     except NonFiniteLossError as err:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-LOSSES = ("auto", "ce", "mse", "bce")
-OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
-SCHEDULES = ("none", "step", "cosine")
+from .losses import LOSS_CHOICES, LOSSES, loss_label, losses_with
+from .optimizers import OPTIMIZERS
+from .schedules import SCHEDULE_CHOICES
+
 NORMALIZATIONS = ("none", "scale", "zscore")
 AUGMENTATIONS = ("none", "crop", "flip", "crop+flip")
 
@@ -103,9 +104,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that is out of range and what is allowed."""
-        _choice("loss", self.loss, LOSSES)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("loss", self.loss, LOSS_CHOICES)
+        _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
+        _choice("schedule", self.schedule, SCHEDULE_CHOICES)
         _choice("normalize", self.normalize, NORMALIZATIONS)
         _choice("augment", self.augment, AUGMENTATIONS)
         _positive("lr", self.lr)
@@ -135,8 +136,12 @@ class TrainConfig:
                 _positive_int(name, getattr(self, name), hint=" or None")
         for name, weight in self.class_weights.items():
             _positive(f"class weight of {name!r}", weight)
-        if self.loss in ("mse", "bce") and (self.class_weights or self.label_smoothing):
-            raise ValueError("class_weights and label_smoothing apply to cross-entropy only; use loss 'ce'")
+        unused = [name for name in ("class_weights", "label_smoothing")
+                  if getattr(self, name) and self.loss in LOSSES and name not in LOSSES[self.loss].settings]
+        if unused:
+            users = losses_with(unused[0])
+            raise ValueError(f"{' and '.join(unused)} apply to {' and '.join(map(loss_label, users))} only; "
+                             f"use loss {' or '.join(map(repr, users))}")
 
 
 def _choice(name: str, value, allowed: tuple) -> None:

@@ -14,30 +14,13 @@ import numpy as np
 
 from .. import data, nn
 from .config import ConfigError
+from .losses import loss_targets, make_loss
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
 from .npzio import write_text_atomic
 from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json
 
 EVAL_BATCH = 1000
-
-
-def make_loss(loss_name: str, classes: list[str], class_weights: dict[str, float] | None = None,
-              label_smoothing: float = 0.0) -> nn.Module:
-    """The loss module for ``loss_name`` ("ce", "mse", "bce"); class weights are by class name."""
-    if loss_name == "mse":
-        return nn.MSELoss()
-    if loss_name == "bce":
-        return nn.BCEWithLogitsLoss()
-    weight = None
-    if class_weights:
-        weight = np.array([class_weights.get(name, 1.0) for name in classes], dtype=np.float32)
-    return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
-
-
-def loss_targets(loss_name: str, y: np.ndarray, num_classes: int) -> np.ndarray:
-    """What the loss compares outputs with: the labels for cross-entropy, one-hot rows otherwise."""
-    return y if loss_name == "ce" else data.one_hot(y, num_classes)
 
 
 def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess) -> np.ndarray:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, nn
+from .. import nn
+from ..version import __version__
 from ..data import Preprocess
 from .build import build_model
 from .npzio import array_to_json, json_to_array, load_npz, save_npz

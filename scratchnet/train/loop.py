@@ -1,0 +1,121 @@
+"""The epoch loop of ``fit``: one pass over the training batches, the validation loss, the bookkeeping.
+
+``train_epoch`` returns one history row; ``end_epoch`` tracks the best epoch, steps the
+epoch-wise schedule, saves ``checkpoint.npz`` and ``history.csv`` and prints the epoch's line.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import nn
+from ..random import default_generator
+from .checkpoint import TrainingState, save_checkpoint
+from .evaluation import model_outputs
+from .npzio import atomic_file
+from .runfiles import CHECKPOINT, HISTORY
+from .session import Session
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run directory keeps the last good checkpoint."""
+
+
+def train_epoch(session: Session, state: TrainingState, epoch: int) -> dict:
+    """One pass over the training batches; the running loss and accuracy are sample-weighted means."""
+    model, loss_fn, optimizer = session.model, session.loss_fn, session.optimizer
+    lr = optimizer.param_groups[0]["lr"]
+    start = time.perf_counter()
+    seen, loss_sum, correct = 0, 0.0, 0
+    model.train()
+    bar = tqdm(total=len(session.batches.x), desc=f"epoch {epoch}/{session.config.epochs}", unit="img",
+               leave=False, dynamic_ncols=True, disable=session.quiet or not sys.stderr.isatty())
+    with bar:
+        for batch, (xb, yb) in enumerate(session.batches.epoch(epoch), start=1):
+            logits = model(xb)
+            loss = checked_loss(session, state, logits, yb, epoch, f"batch {batch} of {len(session.batches)}", lr)
+            model.backward(loss_fn.backward(), input_grad=False)
+            optimizer.step()
+            optimizer.zero_grad()
+            seen += len(yb)
+            loss_sum += float(loss) * len(yb)
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+            bar.update(len(yb))
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
+    val_outputs = model_outputs(model, session.x_val, session.preprocess)
+    val_loss = checked_loss(session, state, val_outputs, session.y_val, epoch, "validation", lr)
+    return {
+        "epoch": epoch,
+        "train_loss": loss_sum / seen,
+        "train_accuracy": correct / seen,
+        "val_loss": float(val_loss),
+        "val_accuracy": float(np.mean(val_outputs.argmax(axis=1) == session.y_val)),
+        "lr": lr,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def checked_loss(session: Session, state: TrainingState, outputs: np.ndarray, labels: np.ndarray, epoch: int,
+                 where: str, lr: float):
+    """The loss of ``outputs``, or NonFiniteLossError (naming where, and the fix) when they or it are NaN/inf."""
+    try:
+        if np.isfinite(outputs).all():
+            return session.loss_fn(outputs, session.targets(labels))
+    except nn.LossNotFiniteError:
+        pass
+    raise NonFiniteLossError(
+        f"the loss became NaN or infinite in epoch {epoch}, {where}: training diverged and stopped. "
+        f"{session.run_dir / CHECKPOINT} keeps the last good state (after epoch {state.epoch}). "
+        f"Try a lower learning rate, e.g. --lr {lr / 10:g} (now {lr:g})")
+
+
+def end_epoch(session: Session, state: TrainingState, row: dict) -> None:
+    """Track the best epoch, step the schedule, save checkpoint and history, print the epoch's line."""
+    config, model = session.config, session.model
+    improved = row["val_loss"] < state.best_val_loss
+    if improved:
+        state.best_epoch, state.best_val_loss = row["epoch"], row["val_loss"]
+        state.best_model = model.state_dict()
+        state.epochs_without_improvement = 0
+    else:
+        state.epochs_without_improvement += 1
+    patience = config.early_stopping_patience
+    state.stopped_early = patience is not None and state.epochs_without_improvement >= patience
+    if session.scheduler is not None:
+        session.scheduler.step()
+    state.history.append(row)
+    state.model = model.state_dict()
+    state.optimizer = session.optimizer.state_dict()
+    state.scheduler = session.scheduler_state()
+    state.rng = default_generator().bit_generator.state
+    state.epoch = row["epoch"]
+    save_checkpoint(session.run_dir / CHECKPOINT, state)
+    write_history(session.run_dir / HISTORY, state.history)
+    session.say(f"epoch {row['epoch']:>{len(str(config.epochs))}}/{config.epochs}  "
+                f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}  "
+                f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%}  "
+                f"lr {row['lr']:.3g}  {row['seconds']:.1f}s" + ("  *best" if improved else ""))
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    with atomic_file(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def describe(session: Session) -> str:
+    """The line printed before the first epoch: model, data sizes, loss, optimiser, run directory."""
+    config, model = session.config, session.model
+    batch = "full" if config.batch_size == "full" else session.batches.batch_size
+    return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.dataset}: "
+            f"{len(session.batches.x):,} train / {len(session.y_val):,} validation / {len(session.y_test):,} test "
+            f"images; {config.epochs} epochs of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
+            f"batch {batch}; run directory {session.run_dir}")
