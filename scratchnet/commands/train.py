@@ -6,7 +6,9 @@ import sys
 
 from ..cli import UsageError
 from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, resume
-from ..train.config import AUGMENTATIONS, NORMALIZATIONS
+from ..data.augment import AUGMENTATIONS
+from ..train.budget import parse_duration
+from ..train.config import NORMALIZATIONS
 from ..train.losses import LOSS_CHOICES, LOSSES
 from ..train.optimizers import OPTIMIZERS
 from ..train.schedules import SCHEDULE_CHOICES, SCHEDULES
@@ -34,8 +36,15 @@ def register(subparsers) -> None:
                       help="split validation per class, in proportion")
     add(data, "--normalize", choices=NORMALIZATIONS,
         help="pixel preprocessing (zscore: statistics of the train split)")
-    add(data, "--augment", choices=AUGMENTATIONS, help="random shifts (crop) and/or horizontal flips")
+    add(data, "--augment", metavar="A+B", help="none, or augmentations joined by +: "
+        + _choices_help(AUGMENTATIONS))
     add(data, "--crop-padding", type=int, metavar="PX", help="largest shift of --augment crop, in pixels")
+    add(data, "--affine-degrees", type=float, metavar="DEG", help="--augment affine: largest rotation")
+    add(data, "--affine-translate", type=float, metavar="F", help="--augment affine: largest shift, a fraction of the size")
+    add(data, "--affine-scale", type=float, metavar="F", help="--augment affine: largest zoom in or out, e.g. 0.1")
+    add(data, "--affine-shear", type=float, metavar="DEG", help="--augment affine: largest shear")
+    add(data, "--erase-prob", type=float, metavar="P", help="--augment erase: probability per image")
+    add(data, "--mix-alpha", type=float, metavar="ALPHA", help="--augment mixup/cutmix: Beta(alpha, alpha) of the mix")
     add(data, "--train-subset", type=int, metavar="N", help="train on N images of the training set (quick runs)")
     add(data, "--test-subset", type=int, metavar="N", help="test on N images of the test set (quick runs)")
 
@@ -53,11 +62,22 @@ def register(subparsers) -> None:
     add(opt, "--lr", type=float, help="learning rate")
     add(opt, "--momentum", type=float, help=f"momentum ({_users(OPTIMIZERS, 'momentum')})")
     add(opt, "--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
+    opt.add_argument("--skip-decay-norm-bias", action="store_true", default=argparse.SUPPRESS,
+                     help="no weight decay on biases and normalisation layers (every 1-D parameter)")
+    add(opt, "--clip-grad-norm", type=float, metavar="MAX", help="rescale gradients whose global L2 norm exceeds MAX")
     add(opt, "--betas", type=float, nargs=2, metavar=("B1", "B2"), help=f"the moment decay rates ({_users(OPTIMIZERS, 'betas')})")
     add(opt, "--schedule", choices=SCHEDULE_CHOICES, help=_choices_help(SCHEDULES, "none: a constant rate"))
     add(opt, "--step-size", type=int, metavar="EPOCHS", help="--schedule step: epochs between decays")
-    add(opt, "--gamma", type=float, help="--schedule step: the decay factor")
-    add(opt, "--min-lr", type=float, help="--schedule cosine: the final learning rate")
+    add(opt, "--gamma", type=float, help="--schedule step, plateau: the factor the rate is multiplied by")
+    add(opt, "--min-lr", type=float, help="--schedule cosine, warmup-cosine: the final learning rate; plateau: the floor")
+    add(opt, "--warmup-epochs", type=int, metavar="EPOCHS", help="--schedule warmup-cosine: epochs of linear warm-up")
+    add(opt, "--pct-start", type=float, metavar="F", help="--schedule onecycle: the share of steps spent rising")
+    add(opt, "--plateau-patience", type=int, metavar="EPOCHS",
+        help="--schedule plateau: epochs without a better validation loss before the rate drops")
+    add(opt, "--ema-decay", type=float, metavar="D", help="validate, test and save a moving average of the weights "
+        "with this decay per step, e.g. 0.999 (default: off)")
+    opt.add_argument("--tta", action="store_true", default=argparse.SUPPRESS,
+                     help="test-time augmentation: score the test set on each image and its mirror image")
     add(opt, "--epochs", type=int, help="passes over the training set (with --resume: the new total)")
     add(opt, "--batch-size", type=_batch_size, metavar="N|full", help="images per step; full: full-batch descent")
     add(opt, "--early-stopping", dest="early_stopping_patience", type=int, metavar="PATIENCE",
@@ -69,6 +89,8 @@ def register(subparsers) -> None:
     add(run, "--seed", type=int, help="seed of initialisation, shuffling, dropout and augmentation")
     add(run, "--threads", type=int, metavar="N", help="BLAS threads (default: all cores)")
     add(run, "--out", metavar="DIR", help="run directory (default: runs/<dataset>-<model>-<time>)")
+    add(run, "--time-budget", type=_duration, metavar="TIME", help="train as many epochs as fit in TIME "
+        "(30m, 1h30m, 90s), measured on the first epoch; the schedule is laid out over them (default: off)")
     run.add_argument("--resume", metavar="RUN", default=None, help="continue the run in RUN from its checkpoint")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     run.add_argument("--no-report", dest="report", action="store_false",
@@ -96,6 +118,13 @@ def _choices_help(registry: dict, *extra: str) -> str:
 def _users(registry: dict, setting: str) -> str:
     """The names of a registry's entries that read TrainConfig field ``setting``, e.g. "sgd, rmsprop"."""
     return ", ".join(name for name, entry in registry.items() if setting in entry.settings)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _count_or_fraction(text: str) -> int | float:

@@ -1,7 +1,9 @@
 """The epoch loop of ``fit``: one pass over the training batches, the validation loss, the bookkeeping.
 
-``train_epoch`` returns one history row; ``end_epoch`` tracks the best epoch, steps the
-epoch-wise schedule, saves ``checkpoint.npz`` and ``history.csv`` and prints the epoch's line.
+``train_epoch`` returns one history row; each batch is (optionally) mixed, forwarded, its loss
+differentiated, the gradients clipped, the optimiser, the weight average and a per-step
+schedule stepped. ``end_epoch`` tracks the best epoch, steps a per-epoch schedule, saves
+``checkpoint.npz`` and ``history.csv`` and prints the epoch's line.
 """
 from __future__ import annotations
 
@@ -9,16 +11,18 @@ import csv
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
 from .. import nn
+from ..data.augment import Mix
 from ..random import default_generator
 from .checkpoint import TrainingState, save_checkpoint
-from .evaluation import model_outputs
 from .npzio import atomic_file
 from .runfiles import CHECKPOINT, HISTORY
+from .schedules import steps_when
 from .session import Session
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -28,38 +32,70 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the run directory keeps the last good checkpoint."""
 
 
-def train_epoch(session: Session, state: TrainingState, epoch: int) -> dict:
-    """One pass over the training batches; the running loss and accuracy are sample-weighted means."""
-    model, loss_fn, optimizer = session.model, session.loss_fn, session.optimizer
+MIX_STREAM = 1  # the batch mix draws from its own generator, seeded by (seed, epoch, MIX_STREAM)
+
+
+def train_epoch(session: Session, state: TrainingState, epoch: int, on_batch: Callable[[int], None] | None = None
+                ) -> dict:
+    """One pass over the training batches; the running loss and accuracy are sample-weighted means
+    (with a batch mix, each label counts with its weight). ``on_batch(n)`` is called after batch n."""
+    model, optimizer, config = session.model, session.optimizer, session.config
     lr = optimizer.param_groups[0]["lr"]
     start = time.perf_counter()
-    seen, loss_sum, correct = 0, 0.0, 0
+    seen, loss_sum, correct = 0, 0.0, 0.0
+    per_step = steps_when(config.schedule) == "step"
+    mix_rng = np.random.default_rng([config.seed, epoch, MIX_STREAM])
     model.train()
-    bar = tqdm(total=len(session.batches.x), desc=f"epoch {epoch}/{session.config.epochs}", unit="img",
+    bar = tqdm(total=len(session.batches.x), desc=f"epoch {epoch}/{config.epochs}", unit="img",
                leave=False, dynamic_ncols=True, disable=session.quiet or not sys.stderr.isatty())
     with bar:
         for batch, (xb, yb) in enumerate(session.batches.epoch(epoch), start=1):
-            logits = model(xb)
-            loss = checked_loss(session, state, logits, yb, epoch, f"batch {batch} of {len(session.batches)}", lr)
-            model.backward(loss_fn.backward(), input_grad=False)
+            mix = session.mix(xb, mix_rng) if session.mix is not None else None
+            logits = model(mix.x if mix is not None else xb)
+            where = f"batch {batch} of {len(session.batches)}"
+            loss, grad = _loss_and_gradient(session, state, logits, yb, mix, epoch, where, lr)
+            model.backward(grad, input_grad=False)
+            if config.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
             optimizer.step()
             optimizer.zero_grad()
+            if session.ema is not None:
+                session.ema.update(model)
+            if per_step:
+                session.scheduler.step()
+            hits = logits.argmax(axis=1)
             seen += len(yb)
             loss_sum += float(loss) * len(yb)
-            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+            correct += (np.count_nonzero(hits == yb) if mix is None else
+                        mix.lam * np.count_nonzero(hits == yb) + (1 - mix.lam) * np.count_nonzero(hits == yb[mix.partner]))
             bar.update(len(yb))
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
-    val_outputs = model_outputs(model, session.x_val, session.preprocess)
+            if on_batch is not None:
+                on_batch(batch)
+    val_outputs = session.outputs(session.x_val)
     val_loss = checked_loss(session, state, val_outputs, session.y_val, epoch, "validation", lr)
     return {
         "epoch": epoch,
         "train_loss": loss_sum / seen,
-        "train_accuracy": correct / seen,
+        "train_accuracy": float(correct) / seen,
         "val_loss": float(val_loss),
         "val_accuracy": float(np.mean(val_outputs.argmax(axis=1) == session.y_val)),
         "lr": lr,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _loss_and_gradient(session: Session, state: TrainingState, logits: np.ndarray, y: np.ndarray, mix: Mix | None,
+                       epoch: int, where: str, lr: float) -> tuple[float, np.ndarray]:
+    """The batch's loss and its gradient with respect to ``logits``; for a mixed batch,
+    λ · loss(logits, y) + (1 − λ) · loss(logits, y[partner]) and the same mix of gradients."""
+    loss = checked_loss(session, state, logits, y, epoch, where, lr)
+    if mix is None:
+        return float(loss), session.loss_fn.backward()
+    own_grad = mix.lam * session.loss_fn.backward()
+    partner_loss = checked_loss(session, state, logits, y[mix.partner], epoch, where, lr)
+    partner_grad = (1 - mix.lam) * session.loss_fn.backward()
+    return mix.lam * float(loss) + (1 - mix.lam) * float(partner_loss), own_grad + partner_grad
 
 
 def checked_loss(session: Session, state: TrainingState, outputs: np.ndarray, labels: np.ndarray, epoch: int,
@@ -82,16 +118,21 @@ def end_epoch(session: Session, state: TrainingState, row: dict) -> None:
     improved = row["val_loss"] < state.best_val_loss
     if improved:
         state.best_epoch, state.best_val_loss = row["epoch"], row["val_loss"]
-        state.best_model = model.state_dict()
+        state.best_model = session.evaluated_state()
         state.epochs_without_improvement = 0
     else:
         state.epochs_without_improvement += 1
     patience = config.early_stopping_patience
     state.stopped_early = patience is not None and state.epochs_without_improvement >= patience
-    if session.scheduler is not None:
+    when = steps_when(config.schedule)
+    if when == "epoch":
         session.scheduler.step()
+    elif when == "metric":
+        session.scheduler.step(row["val_loss"])
     state.history.append(row)
     state.model = model.state_dict()
+    if session.ema is not None:
+        state.ema, state.ema_updates = session.evaluated_state(), session.ema.updates
     state.optimizer = session.optimizer.state_dict()
     state.scheduler = session.scheduler_state()
     state.rng = default_generator().bit_generator.state

@@ -48,5 +48,18 @@ def make_optimizer(config, params) -> optim.Optimizer:
     return entry.cls(params, lr=config.lr, weight_decay=config.weight_decay, **extra)
 
 
+def param_groups(model, skip_decay_norm_bias: bool = False) -> list:
+    """The parameters to optimise: all of ``model``'s, or with ``skip_decay_norm_bias`` two groups,
+    the weight matrices and kernels, then every 1-D parameter (biases, normalisation scales and
+    shifts) with ``weight_decay`` 0."""
+    params = list(model.parameters())
+    if not skip_decay_norm_bias:
+        return params
+    decayed = [p for p in params if p.data.ndim > 1]
+    exempt = [p for p in params if p.data.ndim <= 1]
+    groups = [{"params": decayed}, {"params": exempt, "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
+
+
 def _plain(value):
     return tuple(value) if isinstance(value, list) else value

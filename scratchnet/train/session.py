@@ -1,22 +1,27 @@
 """Preparing a training run: every setting checked, the model built and the data loaded before the first batch.
 
 ``prepare(config, run_dir)`` returns a ``Session``: the model, loss, optimiser, schedule,
-training batches and the validation and test images one run trains and scores with.
+training batches (with their augmentation), the batch mix, the weight average and the
+validation and test images one run trains and scores with.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import contextlib
+
 import numpy as np
 
 from .. import data, nn, optim, zoo
+from ..data.augment import CutMix, MixUp, build_augment
 from ..random import manual_seed
 from .build import build_model, load_spec
 from .config import TrainConfig
-from .evaluation import pick_test_images
+from .ema import WeightAverage
+from .evaluation import model_outputs, pick_test_images
 from .losses import loss_targets, make_loss, resolve_loss
-from .optimizers import make_optimizer
+from .optimizers import make_optimizer, param_groups
 from .schedules import Plan, make_scheduler
 
 
@@ -41,9 +46,28 @@ class Session:
     y_test: np.ndarray
     test_index: np.ndarray
     quiet: bool
+    mix: MixUp | CutMix | None = None
+    ema: WeightAverage | None = None
 
     def targets(self, y: np.ndarray) -> np.ndarray:
         return loss_targets(self.loss_name, y, len(self.dataset.classes))
+
+    def plan(self, epochs: int) -> Plan:
+        return Plan(epochs, len(self.batches))
+
+    def evaluated(self):
+        """A context in which the model holds the weights that are validated, tested and saved:
+        the weight average when there is one, else the trained weights."""
+        return self.ema.applied(self.model) if self.ema is not None else contextlib.nullcontext()
+
+    def outputs(self, x: np.ndarray, tta: bool = False) -> np.ndarray:
+        """The evaluated weights' outputs for uint8 images ``x`` (averaged with the mirror images' if ``tta``)."""
+        with self.evaluated():
+            return model_outputs(self.model, x, self.preprocess, tta=tta)
+
+    def evaluated_state(self) -> dict[str, np.ndarray]:
+        """A copy of the weights ``evaluated`` puts in the model."""
+        return {k: v.copy() for k, v in self.ema.state.items()} if self.ema is not None else self.model.state_dict()
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -81,18 +105,13 @@ def prepare(config: TrainConfig, run_dir: Path, quiet: bool, spec: dict | None =
         raise ValueError(f"batch_size {batch_size} is larger than the {len(x_tr)} training images; "
                          f"use at most {len(x_tr)}, or 'full' for full-batch gradient descent")
     preprocess = data.Preprocess.fit(x_tr, kind=config.normalize)
+    augment, mix = build_augment(config.augment, config)
     batches = data.Batches(x_tr, y_tr, batch_size, preprocess=preprocess, shuffle=True, seed=config.seed,
-                           augment=_augment(config))
-    optimizer = make_optimizer(config, list(model.parameters()))
+                           augment=augment)
+    optimizer = make_optimizer(config, param_groups(model, config.skip_decay_norm_bias))
     return Session(config=config, run_dir=run_dir, spec=spec, model=model, loss_name=loss_name,
                    loss_fn=make_loss(loss_name, classes, config.class_weights, config.label_smoothing),
                    optimizer=optimizer, scheduler=make_scheduler(config, optimizer, Plan(config.epochs, len(batches))),
                    dataset=ds, preprocess=preprocess, batches=batches, x_val=x_val, y_val=y_val,
-                   x_test=ds.x_test[test_index], y_test=ds.y_test[test_index], test_index=test_index, quiet=quiet)
-
-
-def _augment(config: TrainConfig) -> data.Augment | None:
-    if config.augment == "none":
-        return None
-    return data.Augment(crop_padding=config.crop_padding if "crop" in config.augment else 0,
-                        hflip="flip" in config.augment)
+                   x_test=ds.x_test[test_index], y_test=ds.y_test[test_index], test_index=test_index, quiet=quiet,
+                   mix=mix, ema=WeightAverage(model, config.ema_decay) if config.ema_decay else None)

@@ -31,6 +31,7 @@ The run directory (the layout ``scratchnet.report`` reads):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
 import time
@@ -43,15 +44,17 @@ from threadpoolctl import threadpool_limits
 
 from .. import data, nn
 from ..random import default_generator
+from .budget import check_first_epoch, format_duration, planned_epochs
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
+from .ema import WeightAverage
 from .evaluation import model_outputs, score, write_predictions
 from .loop import NonFiniteLossError, describe, end_epoch, train_epoch
 from .metrics import format_report
 from .modelfile import save_model
 from .npzio import write_text_atomic
 from .runfiles import CHECKPOINT, CONFIG, METRICS, MODEL, read_json
-from .schedules import is_planned
+from .schedules import is_planned, make_scheduler, steps_when
 from .session import Session, prepare
 
 __all__ = ["NonFiniteLossError", "RunResult", "fit", "resume", "summary"]
@@ -97,8 +100,9 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: ReportWriter | None
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, config)
     state = TrainingState(epoch=0, spec=session.spec, model=session.model.state_dict(),
-                          best_model=session.model.state_dict(), optimizer=session.optimizer.state_dict(),
-                          scheduler=session.scheduler_state(), rng=default_generator().bit_generator.state)
+                          best_model=session.evaluated_state(), optimizer=session.optimizer.state_dict(),
+                          scheduler=session.scheduler_state(), rng=default_generator().bit_generator.state,
+                          ema=session.evaluated_state() if session.ema is not None else None)
     save_checkpoint(run_dir / CHECKPOINT, state)
     return _run(session, state, report, on_epoch_end)
 
@@ -135,6 +139,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
     session.optimizer.load_state_dict(state.optimizer)
     if session.scheduler is not None:
         session.scheduler.load_state_dict(state.scheduler)
+    if session.ema is not None and state.ema is not None:
+        session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
     default_generator().bit_generator.state = state.rng
     _write_config(run_dir, config)
     session.say(f"resuming {run_dir} after epoch {state.epoch}")
@@ -170,8 +176,12 @@ def _run(session: Session, state: TrainingState, report: ReportWriter | None, on
     # Overflow warnings would only precede checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
-            for epoch in range(state.epoch + 1, config.epochs + 1):
-                row = train_epoch(session, state, epoch)
+            epoch = state.epoch + 1
+            while epoch <= session.config.epochs:
+                budgeted = epoch == 1 and config.time_budget is not None
+                row = train_epoch(session, state, epoch, _budget_watch(session) if budgeted else None)
+                if budgeted:
+                    _plan_within_budget(session, row["seconds"])
                 end_epoch(session, state, row)
                 if on_epoch_end is not None:
                     on_epoch_end(row)
@@ -179,11 +189,40 @@ def _run(session: Session, state: TrainingState, report: ReportWriter | None, on
                     session.say(f"early stopping: no better validation loss for {config.early_stopping_patience} "
                                 f"epochs; the best epoch was {state.best_epoch}")
                     break
+                epoch += 1
         except KeyboardInterrupt:
             print(f"\ninterrupted: {session.run_dir / CHECKPOINT} holds the run after epoch {state.epoch} of "
-                  f"{config.epochs}; continue it with: scratchnet train --resume {session.run_dir}", file=sys.stderr)
+                  f"{session.config.epochs}; continue it with: scratchnet train --resume {session.run_dir}",
+                  file=sys.stderr)
             raise
         return _finish(session, state, report)
+
+
+def _budget_watch(session: Session):
+    """on_batch for the first epoch of a budgeted run: stop as soon as the budget is used up."""
+    start = time.perf_counter()
+
+    def watch(batch: int) -> None:
+        check_first_epoch(time.perf_counter() - start, batch, len(session.batches), session.config.time_budget,
+                          session.run_dir)
+    return watch
+
+
+def _plan_within_budget(session: Session, first_epoch_seconds: float) -> None:
+    """Set the run's epochs to those that fit in its time budget and lay a planned schedule out over them."""
+    config = session.config
+    epochs = planned_epochs(config.time_budget, first_epoch_seconds)
+    session.config = config = dataclasses.replace(config, epochs=epochs)
+    _write_config(session.run_dir, config)
+    if is_planned(config.schedule):
+        for group in session.optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        session.scheduler = make_scheduler(config, session.optimizer, session.plan(epochs))
+        for _ in range(len(session.batches) if steps_when(config.schedule) == "step" else 0):
+            session.scheduler.step()
+    session.say(f"time budget {format_duration(config.time_budget)}: the first epoch took "
+                f"{format_duration(first_epoch_seconds)}, so the run trains {epochs} epochs"
+                + (f" and lays its {config.schedule} schedule out over them" if is_planned(config.schedule) else ""))
 
 
 # -- after training: the test set, the model file, the metrics ---------------------------------------------------
@@ -191,7 +230,9 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
     config, model, run_dir, ds = session.config, session.model, session.run_dir, session.dataset
     if config.restore_best and state.best_epoch:
         model.load_state_dict(state.best_model)
-    outputs = model_outputs(model, session.x_test, session.preprocess)
+    elif session.ema is not None:
+        model.load_state_dict(session.ema.state)
+    outputs = model_outputs(model, session.x_test, session.preprocess, tta=config.tta)
     scores = score(session.spec, outputs, session.y_test, ds.classes, session.loss_fn, session.loss_name)
     save_model(run_dir / MODEL, model, session.spec, session.preprocess, ds.classes, ds.image_shape, ds.name,
                extra={"loss": session.loss_name, "best_epoch": state.best_epoch})
@@ -207,12 +248,26 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         "loss": session.loss_name,
         "dataset": ds.name,
         "dataset_note": ds.note,
+        **_recipe_record(config, state),
     }
     write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     write_predictions(run_dir, session.y_test, scores, session.test_index)
     report_path = report(run_dir, test_images=session.x_test) if report is not None else None
     session.say(summary(metrics, run_dir, report_path))
     return RunResult(run_dir, config, state.history, metrics, model, report_path)
+
+
+def _recipe_record(config: TrainConfig, state: TrainingState) -> dict:
+    """metrics.json's record of the training features a run used: the weights it was scored with,
+    test-time augmentation, the recipe and what a time budget planned."""
+    record = {"weights": "moving average" if config.ema_decay else "trained", "tta": config.tta}
+    if config.recipe:
+        record["recipe"] = config.recipe
+    if config.time_budget is not None and state.history:
+        record["time_budget"] = {"budget_seconds": config.time_budget,
+                                 "first_epoch_seconds": state.history[0]["seconds"],
+                                 "planned_epochs": config.epochs}
+    return record
 
 
 def summary(metrics: dict, run_dir: Path, report_path: Path | None) -> str:
