@@ -22,6 +22,7 @@ from ..random import default_generator
 from .checkpoint import TrainingState, save_checkpoint
 from .npzio import atomic_file
 from .runfiles import CHECKPOINT, HISTORY
+from .losses import mixed_loss
 from .schedules import steps_when
 from .session import Session
 
@@ -87,23 +88,28 @@ def train_epoch(session: Session, state: TrainingState, epoch: int, on_batch: Ca
 
 def _loss_and_gradient(session: Session, state: TrainingState, logits: np.ndarray, y: np.ndarray, mix: Mix | None,
                        epoch: int, where: str, lr: float) -> tuple[float, np.ndarray]:
-    """The batch's loss and its gradient with respect to ``logits``; for a mixed batch,
-    λ · loss(logits, y) + (1 − λ) · loss(logits, y[partner]) and the same mix of gradients."""
-    loss = checked_loss(session, state, logits, y, epoch, where, lr)
+    """The batch's loss and its gradient with respect to ``logits`` (for a mixed batch, see ``mixed_loss``)."""
     if mix is None:
+        loss = checked_loss(session, state, logits, y, epoch, where, lr)
         return float(loss), session.loss_fn.backward()
-    own_grad = mix.lam * session.loss_fn.backward()
-    partner_loss = checked_loss(session, state, logits, y[mix.partner], epoch, where, lr)
-    partner_grad = (1 - mix.lam) * session.loss_fn.backward()
-    return mix.lam * float(loss) + (1 - mix.lam) * float(partner_loss), own_grad + partner_grad
+    targets, partner_targets = session.targets(y), session.targets(y[mix.partner])
+    return _guarded(session, state, logits, epoch, where, lr,
+                    lambda: mixed_loss(session.loss_fn, logits, targets, partner_targets, mix.lam))
 
 
 def checked_loss(session: Session, state: TrainingState, outputs: np.ndarray, labels: np.ndarray, epoch: int,
                  where: str, lr: float):
     """The loss of ``outputs``, or NonFiniteLossError (naming where, and the fix) when they or it are NaN/inf."""
+    return _guarded(session, state, outputs, epoch, where, lr,
+                    lambda: session.loss_fn(outputs, session.targets(labels)))
+
+
+def _guarded(session: Session, state: TrainingState, outputs: np.ndarray, epoch: int, where: str, lr: float,
+             compute: Callable):
+    """``compute()`` when ``outputs`` are finite and the loss is, else NonFiniteLossError naming where and the fix."""
     try:
         if np.isfinite(outputs).all():
-            return session.loss_fn(outputs, session.targets(labels))
+            return compute()
     except nn.LossNotFiniteError:
         pass
     raise NonFiniteLossError(

@@ -71,3 +71,14 @@ def make_loss(loss_name: str, classes: list[str], class_weights: dict[str, float
 def loss_targets(loss_name: str, y: np.ndarray, num_classes: int) -> np.ndarray:
     """What the loss compares outputs with: the labels, or one-hot rows for one-hot losses."""
     return data.one_hot(y, num_classes) if LOSSES[loss_name].one_hot else y
+
+
+def mixed_loss(loss_fn: nn.Module, outputs: np.ndarray, targets: np.ndarray, partner_targets: np.ndarray,
+               lam: float) -> tuple[float, np.ndarray]:
+    """A mixed batch's loss λ · L(outputs, targets) + (1 − λ) · L(outputs, partner_targets) and its
+    gradient with respect to ``outputs`` (the same mix of the two gradients). For cross-entropy
+    this is the loss against the soft targets λ · onehot(y) + (1 − λ) · onehot(y_partner)."""
+    own = float(loss_fn(outputs, targets))
+    own_grad = lam * loss_fn.backward()
+    partner = float(loss_fn(outputs, partner_targets))
+    return lam * own + (1 - lam) * partner, own_grad + (1 - lam) * loss_fn.backward()
