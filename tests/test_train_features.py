@@ -168,3 +168,19 @@ def test_a_budget_shorter_than_one_epoch_says_how_long_one_takes(tmp_path, monke
     monkeypatch.setattr(trainer, "time", clock)
     with pytest.raises(ConfigError, match=r"shorter than one epoch: 1 of 4 batches took .*one epoch takes about"):
         fit(mnist(tmp_path, time_budget=0.5), quiet=True)
+
+
+def test_gradient_clipping_bounds_every_step(tmp_path):
+    from scratchnet import manual_seed, zoo
+    from scratchnet.train import build_model
+
+    settings = dict(optimizer="sgd", lr=0.1, epochs=1, restore_best=False)
+    clipped = fit(mnist(tmp_path, **settings, clip_grad_norm=0.01), quiet=True).model.state_dict()
+    free = fit(mnist(tmp_path, **settings, out=str(tmp_path / "free")), quiet=True).model.state_dict()
+    manual_seed(0)
+    start = build_model(zoo.spec("mlp2-32-16", (1, 28, 28), 10), (1, 28, 28), 10).state_dict()
+
+    def moved(state):
+        return math.sqrt(sum(float(np.sum((state[k] - start[k]) ** 2)) for k in start))
+    assert moved(clipped) <= 4 * 0.1 * 0.01 * (1 + 1e-5)  # 4 steps of lr × at most the clipped norm
+    assert moved(free) > 10 * moved(clipped)
