@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..train.runfiles import MODEL
 from .context import FinishedRun
 
 
@@ -44,7 +45,7 @@ def plot_first_layer(run: FinishedRun, path: Path, title: str) -> Path:
     from ..report import first_layer_filters, plot_filters
     from ..train import load_model
 
-    loaded = load_model(run.run_dir / "model.npz")
+    loaded = load_model(run.run_dir / MODEL)
     weight = next(p.data for p in loaded.model.parameters() if p.data.ndim in (2, 4))
     return plot_filters(first_layer_filters(weight, loaded.input_shape), path, title)
 

@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple
 
 from threadpoolctl import threadpool_limits
 
-from ..train.runfiles import HISTORY, METRICS, read_history, read_json
+from ..train.runfiles import HISTORY, METRICS, is_finished, read_history, read_json
 
 RESULTS = "results.csv"
 # Sorted descending (higher is better); every other metric is sorted ascending (losses, times).
@@ -80,13 +80,10 @@ def expand(base: dict, grid: dict[str, list]) -> list[Trial]:
 
 
 def train_trial(settings: dict, run_dir: str) -> None:
-    """Train one trial with ``scratchnet.train.fit`` (quietly, no report), or resume it if interrupted."""
-    from ..train import TrainConfig, fit, resume
+    """Train one trial quietly, without a report, on one BLAS thread (or resume it, see ``fit_or_resume``)."""
+    from ..train import fit_or_resume
 
-    if (Path(run_dir) / "config.json").exists():
-        resume(run_dir, quiet=True, report=False)
-    else:
-        fit(TrainConfig.from_dict({**settings, "out": run_dir, "threads": 1}), quiet=True, report=False)
+    fit_or_resume(run_dir, {**settings, "threads": 1}, quiet=True, report=False)
 
 
 def summarize(run_dir: Path) -> dict:
@@ -153,7 +150,7 @@ def run_grid(trials: list[Trial], out: str | Path, jobs: int | None = None,
     if duplicates:
         raise ValueError(f"the grid lists these trials more than once: {', '.join(duplicates)}")
     say = progress or (lambda message: None)
-    todo = [t for t in trials if not (out / "trials" / t.name / METRICS).is_file()]
+    todo = [t for t in trials if not is_finished(out / "trials" / t.name)]
     if len(todo) < len(trials):
         say(f"skipping {len(trials) - len(todo)} finished trial(s) in {out / 'trials'}")
     if todo:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import data, zoo
 from . import figures, grid
-from ..train.runfiles import CONFIG, read_json
+from ..train.runfiles import CONFIG, MODEL, is_finished, read_json
 from .context import Context, FinishedRun, data_description
 
 
@@ -117,7 +117,7 @@ def cifar_lenet5(ctx: Context) -> Measured:
                     **CIFAR_SETTINGS)
     notes = []
     dense_dir = ctx.out.parent / "cifar-dense10k" / "dense10k"
-    if (dense_dir / "metrics.json").is_file():
+    if is_finished(dense_dir):
         notes.append(side_by_side(FinishedRun.read(dense_dir), run, ctx.out / "vs-cifar-dense10k"))
     else:
         notes.append(f"no finished cifar-dense10k run in {dense_dir}: run `scratchnet reproduce cifar-dense10k` "
@@ -199,7 +199,7 @@ def mlp6_vs_sklearn(ctx: Context) -> Measured:
     run = ctx.train("mlp6", **MLP6_SETTINGS)
     config = read_json(run.run_dir / CONFIG)
     x_tr, y_tr, x_test, y_test = _split_like(config)
-    loaded = load_model(run.run_dir / "model.npz")
+    loaded = load_model(run.run_dir / MODEL)
     ours_train = float(np.mean(loaded.predict_proba(x_tr).argmax(axis=1) == y_tr))
 
     prep = data.Preprocess.fit(x_tr, kind="zscore")

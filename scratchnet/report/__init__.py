@@ -17,7 +17,7 @@ from ..nn import Parameter
 from ..train.modelfile import load_model
 from .html import render_report
 from .plots import first_layer_filters, plot_confusion, plot_curves, plot_filters, plot_mistakes
-from .run_files import RunFiles, read_run
+from ..train.runfiles import RunFiles, read_run
 
 __all__ = ["write_report", "read_run", "RunFiles", "plot_curves", "plot_confusion", "plot_mistakes",
            "plot_filters", "first_layer_filters"]

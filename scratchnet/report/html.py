@@ -15,7 +15,7 @@ from string import Template
 
 from ..data import DATASETS
 from ..train.config import TrainConfig
-from .run_files import RunFiles
+from ..train.runfiles import RunFiles
 
 PAGE = Template("""<!DOCTYPE html>
 <html lang="en">

@@ -16,8 +16,7 @@ from .. import data, nn
 from .config import ConfigError
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
-from .npzio import write_text_atomic
-from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json
+from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json, write_text_atomic
 
 EVAL_BATCH = 1000
 

@@ -19,6 +19,7 @@ from .. import __version__, nn
 from ..data import Preprocess
 from .build import build_model
 from .npzio import array_to_json, json_to_array, load_npz, save_npz
+from .runfiles import MODEL
 
 FORMAT = "scratchnet-model"
 FORMAT_VERSION = 1
@@ -91,7 +92,7 @@ def load_model(path: str | Path) -> LoadedModel:
     else raises a ValueError saying what it is."""
     path = Path(path)
     if path.is_dir():
-        path = path / "model.npz"
+        path = path / MODEL
     arrays = load_npz(path, _EXPECTED)
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "

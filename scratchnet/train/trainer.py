@@ -46,8 +46,8 @@ from .config import ConfigError, TrainConfig
 from .evaluation import loss_targets, make_loss, model_outputs, pick_test_images, score, write_predictions
 from .metrics import format_report
 from .modelfile import save_model
-from .npzio import atomic_file, write_text_atomic
-from .runfiles import CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, read_json
+from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, atomic_file, read_json,
+                       write_text_atomic)
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
