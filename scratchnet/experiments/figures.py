@@ -17,6 +17,8 @@ def plot_runs(runs: dict[str, FinishedRun], path: Path, title: str, error: bool 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..report.plots import save_figure
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for label, run in runs.items():
         epochs = [row["epoch"] for row in run.history]
@@ -35,9 +37,7 @@ def plot_runs(runs: dict[str, FinishedRun], path: Path, title: str, error: bool 
         ax.legend(frameon=False, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_first_layer(run: FinishedRun, path: Path, title: str) -> Path:

@@ -16,6 +16,7 @@ from .. import data, nn
 from .config import ConfigError
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
+from .npzio import save_npz
 from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json, write_text_atomic
 
 EVAL_BATCH = 1000
@@ -77,8 +78,8 @@ def pick_test_images(y_test: np.ndarray, test_subset: int | None, seed: int) -> 
 
 def write_predictions(run_dir: Path, y_true: np.ndarray, scores: Scores, index: np.ndarray) -> None:
     """test_predictions.npz: y_true, y_pred, probabilities and each row's index in the test set."""
-    np.savez_compressed(run_dir / PREDICTIONS, y_true=y_true.astype(np.int64), y_pred=scores.y_pred,
-                        probabilities=scores.probabilities, index=index)
+    save_npz(run_dir / PREDICTIONS, {"y_true": y_true.astype(np.int64), "y_pred": scores.y_pred,
+                                      "probabilities": scores.probabilities, "index": index}, compress=True)
 
 
 @dataclass

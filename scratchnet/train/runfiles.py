@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import ConfigError
+
 CONFIG, HISTORY, METRICS = "config.json", "history.csv", "metrics.json"
 CHECKPOINT, MODEL, PREDICTIONS = "checkpoint.npz", "model.npz", "test_predictions.npz"
 REPORT, LOCK = "report.html", ".scratchnet.lock"
@@ -39,7 +41,7 @@ class DiskFullError(OSError):
     """Writing a run file failed for lack of space; the previous version of the file is kept."""
 
 
-class RunBusyError(ValueError):
+class RunBusyError(ConfigError):
     """Another process is training into the same run directory."""
 
 
@@ -53,26 +55,47 @@ def is_finished(run_dir: str | Path) -> bool:
 def claim(run_dir: str | Path):
     """Hold ``run_dir`` exclusively for the block: a second process claiming it meanwhile gets
     RunBusyError at once. The lock is an ``flock`` on ``run_dir/.scratchnet.lock``, so the
-    kernel drops it when its process ends in any way (even ``kill -9``): no stale locks."""
-    import fcntl  # POSIX only, like the rest of the run-directory handling
-
+    kernel drops it when its process ends in any way (even ``kill -9``): no stale locks. A
+    directory the claim created is removed again when the block leaves nothing else in it."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"--out {run_dir} is a file; give a directory for the run (it is created if missing)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        raise ConfigError(f"{run_dir} is a file; give a directory for the run (it is created if missing)")
+    created = not run_dir.exists()
+    fd = _lock(run_dir)
     try:
+        yield run_dir
+    finally:
+        if created and os.listdir(run_dir) == [LOCK]:
+            os.unlink(run_dir / LOCK)
+            run_dir.rmdir()
+        os.close(fd)  # releases the flock
+
+
+def _lock(run_dir: Path) -> int:
+    """An fd holding the flock of ``run_dir``'s lock file (the file at that path, not one unlinked meanwhile)."""
+    import fcntl  # POSIX only, like the rest of the run-directory handling
+
+    while True:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        except OSError as err:
+            raise ConfigError(f"cannot write into {run_dir} ({err.strerror}); choose an output directory "
+                              "this user can write to") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
             raise RunBusyError(f"{run_dir} is in use by {holder}, which is training into it; wait for it to "
                                "finish or choose another output directory") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
-        yield run_dir
-    finally:
-        os.close(fd)  # releases the flock
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(run_dir / LOCK, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                with contextlib.suppress(OSError):  # who holds it, for the message above: best effort
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, f"process {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
+                return fd
+        os.close(fd)  # the holder removed the file before we locked it: lock the new one
 
 
 # -- writing -------------------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from .config import ConfigError, TrainConfig
 from .evaluation import loss_targets, make_loss, model_outputs, pick_test_images, score, write_predictions
 from .metrics import format_report
 from .modelfile import save_model
-from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, atomic_file, read_json,
+from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, atomic_file, claim, is_finished, read_json,
                        write_text_atomic)
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -108,11 +108,18 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: bool = True,
     ``quiet`` silences the progress bar and the per-epoch lines; ``report=False`` skips the
     figures and report.html; ``on_epoch_end(row)`` is called with each history row after
     the epoch's checkpoint is written. Raises ``NonFiniteLossError`` when the loss diverges,
-    and re-raises KeyboardInterrupt after saying how to resume.
+    and re-raises KeyboardInterrupt after saying how to resume. The run directory is claimed
+    (``runfiles.claim``) before anything is read: a second process training into it fails at once.
     """
     with _settings_checked():
         config.validate()
         run_dir = Path(config.out or _default_out(config))
+    with claim(run_dir):
+        return _fit(config, run_dir, quiet, report, on_epoch_end)
+
+
+def _fit(config: TrainConfig, run_dir: Path, quiet: bool, report: bool, on_epoch_end) -> RunResult:
+    with _settings_checked():
         if (run_dir / CONFIG).exists():
             raise ValueError(f"{run_dir} already holds a run; continue it with resume ({run_dir}) "
                              "or choose another output directory")
@@ -132,13 +139,20 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
     """Continue the run in ``run_dir`` from its checkpoint, up to ``epochs`` (default: its config's).
 
     An interrupted run resumed this way ends with exactly the weights it would have had
-    without the interruption.
+    without the interruption; a run killed after its last epoch's checkpoint but before its
+    model and metrics were written is finished.
     """
     run_dir = Path(run_dir)
     with _settings_checked():
         if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
             raise ValueError(f"{run_dir} is not a run directory to resume: it needs {CONFIG} and {CHECKPOINT} "
                              "(written by `scratchnet train --out DIR`)")
+    with claim(run_dir):
+        return _resume(run_dir, epochs, quiet, report, on_epoch_end)
+
+
+def _resume(run_dir: Path, epochs: int | None, quiet: bool, report: bool, on_epoch_end) -> RunResult:
+    with _settings_checked():
         values = read_json(run_dir / CONFIG)
         config = TrainConfig.from_dict({**values, "out": str(run_dir), **({"epochs": epochs} if epochs else {})})
         config.validate()
@@ -147,10 +161,10 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
                              "epochs; changing the number of epochs would change the epochs already trained. "
                              "Resume without --epochs, or start a new run with the epochs you want")
         state = load_checkpoint(run_dir / CHECKPOINT)
-        if state.stopped_early:
+        if state.stopped_early and is_finished(run_dir):
             raise ValueError(f"{run_dir} stopped early at epoch {state.epoch} (no better validation loss for "
                              f"{config.early_stopping_patience} epochs); there is nothing to resume")
-        if state.epoch >= config.epochs:
+        if state.epoch >= config.epochs and is_finished(run_dir):
             raise ValueError(f"{run_dir} has already trained {state.epoch} of {config.epochs} epochs; "
                              f"pass a larger number of epochs (more than {state.epoch}) to train further")
         session = _prepare(config, run_dir, quiet, spec=state.spec)
@@ -160,7 +174,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
         session.scheduler.load_state_dict(state.scheduler)
     default_generator().bit_generator.state = state.rng
     _write_config(run_dir, config)
-    session.say(f"resuming {run_dir} after epoch {state.epoch}")
+    session.say(f"resuming {run_dir} after epoch {state.epoch}" if state.epoch < config.epochs and not
+                state.stopped_early else f"finishing {run_dir}: its {state.epoch} epochs are trained")
     return _run(session, state, report, on_epoch_end)
 
 
@@ -264,7 +279,7 @@ def _run(session: _Session, state: TrainingState, report: bool, on_epoch_end) ->
     # Overflow warnings would only precede _checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
-            for epoch in range(state.epoch + 1, config.epochs + 1):
+            for epoch in range(state.epoch + 1, (state.epoch if state.stopped_early else config.epochs) + 1):
                 row = _train_epoch(session, state, epoch)
                 _end_epoch(session, state, row)
                 if on_epoch_end is not None:
@@ -394,8 +409,8 @@ def _finish(session: _Session, state: TrainingState, report: bool) -> RunResult:
         "dataset": ds.name,
         "dataset_note": ds.note,
     }
-    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     write_predictions(run_dir, session.y_test, scores, session.test_index)
+    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")  # last: the run is finished
     report_path = None
     if report:
         from ..report import write_report  # imported here: matplotlib is slow to import
