@@ -7,13 +7,10 @@ import importlib
 import sys
 
 from . import __version__
+from .commands.usage import UsageError
 
 # Listed in the order ``scratchnet --help`` shows them.
 COMMANDS = ["train", "evaluate", "predict", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
-
-
-class UsageError(Exception):
-    """A bad argument: printed as one line, exit status 2, before any work is done."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..data import DATASETS, locate
 from ..data.dataset import local_sizes, read_arrays, subset_note
 from ..data.download import download

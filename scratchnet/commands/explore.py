@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..data import DATASETS, DatasetFileError, DatasetNotFoundError, load
 from ..data.stats import class_counts, pixel_stats
 from ..report import dataset_plots

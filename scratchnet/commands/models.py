@@ -5,7 +5,7 @@ import argparse
 import json
 
 from .. import zoo
-from ..cli import UsageError
+from .usage import UsageError
 
 
 def register(subparsers) -> None:

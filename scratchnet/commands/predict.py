@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..data.handwriting import border_is_light, open_image, prepare_digit
 from ..data.idx import read_idx
 from ..train.modelfile import load_model

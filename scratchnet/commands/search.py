@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..experiments import grid as grid_search
 
 SHOWN = ("val_loss", "val_accuracy", "best_epoch", "test_loss", "test_accuracy", "train_seconds")

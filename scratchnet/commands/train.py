@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, resume
 from ..train.config import AUGMENTATIONS, LOSSES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
 
