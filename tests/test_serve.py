@@ -172,7 +172,7 @@ def test_concurrent_predictions_all_succeed(server):
 
 def test_a_failing_model_gets_500_and_the_server_keeps_running(model):
     class BrokenModel:
-        classes, input_shape = model.classes, model.input_shape
+        classes, input_shape, dataset = model.classes, model.input_shape, model.dataset
 
         def predict_proba(self, x):
             raise RuntimeError("out of memory")

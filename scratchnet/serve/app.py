@@ -29,7 +29,8 @@ from typing import Protocol, Sequence
 import numpy as np
 from PIL import Image
 
-from ..data.handwriting import open_image, prepare_digit
+from ..data.handwriting import open_image
+from ..data.pictures import prepare_image
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 DIGIT_SHAPE = (1, 28, 28)
@@ -46,6 +47,7 @@ class Classifier(Protocol):
 
     classes: Sequence[str]
     input_shape: tuple[int, int, int]
+    dataset: str
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) uint8 -> (N, classes) float32 probabilities."""
@@ -88,7 +90,7 @@ class DigitServer(ThreadingHTTPServer):
     def predict(self, image_bytes: bytes) -> dict:
         """Image file bytes -> the prediction JSON (RequestError 400 if the image is unusable)."""
         try:
-            digit = prepare_digit(open_image(image_bytes))
+            digit = prepare_image(open_image(image_bytes), self.model)[0]
         except ValueError as err:
             raise RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
         with self._model_lock:
