@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from .usage import UsageError
-from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, resume
+from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
 from ..train.config import AUGMENTATIONS, LOSSES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
 
 DEFAULTS = TrainConfig()
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     model = parser.add_argument_group("model and loss")
     add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
     add(model, "--loss", choices=LOSSES, help="ce, mse or bce on one-hot targets; auto: mse for sigmoid outputs")
-    model.add_argument("--class-weight", dest="class_weights", action="append", type=_class_weight,
+    model.add_argument("--class-weight", dest=flags.field("--class-weight"), action="append", type=_class_weight,
                        metavar="NAME=W", default=argparse.SUPPRESS,
                        help="weight of a class in the cross-entropy, by name (repeatable), "
                             "e.g. --class-weight Sandal=2")
@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     add(opt, "--min-lr", type=float, help="--schedule cosine: the final learning rate")
     add(opt, "--epochs", type=int, help="passes over the training set (with --resume: the new total)")
     add(opt, "--batch-size", type=_batch_size, metavar="N|full", help="images per step; full: full-batch descent")
-    add(opt, "--early-stopping", dest="early_stopping_patience", type=int, metavar="PATIENCE",
+    add(opt, "--early-stopping", type=int, metavar="PATIENCE",
         help="stop after PATIENCE epochs without a better validation loss (default: never)")
     opt.add_argument("--no-restore-best", dest="restore_best", action="store_false", default=argparse.SUPPRESS,
                      help="keep the last epoch's weights instead of the best epoch's")
@@ -77,7 +77,7 @@ def _adder(parser: argparse.ArgumentParser):
     """add(group, flag, help, ...): a flag left out of the namespace unless given; its help shows
     TrainConfig's default."""
     def add(group, flag: str, help: str, **kwargs) -> None:
-        dest = kwargs.pop("dest", flag[2:].replace("-", "_"))
+        dest = flags.field(flag)
         default = getattr(DEFAULTS, dest)
         if default is not None:  # None defaults are explained in the help text itself
             help += f" (default: {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
@@ -125,12 +125,12 @@ def run_train(args: argparse.Namespace) -> int:
             extra = sorted(set(settings) - {"epochs"})
             if extra:
                 raise UsageError(f"--resume continues a run with its own settings (its config.json); only --epochs "
-                                 f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in extra)}")
+                                 f"may be given with it, not {', '.join(map(flags.flag, extra))}")
             resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=args.report)
         else:
             fit(TrainConfig(**settings), quiet=args.quiet, report=args.report)
     except ConfigError as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(flags.flagged(str(err))) from None
     except NonFiniteLossError as err:
         print(f"scratchnet train: {err}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 
 from ..data import DATASETS
+from ..train import flags
 from ..train.config import TrainConfig
 from .run_files import RunFiles
 
@@ -215,15 +216,16 @@ def _score_row(label: str, scores: dict, css_class: str = "") -> str:
 
 
 def reproduce_section(config: dict, run_dir: Path) -> str:
-    train = wrap_command("scratchnet train", train_arguments(config))
+    # Without --out: this run's directory is taken, and the default name (runs/<dataset>-<model>-<time>) is new.
+    train = wrap_command("scratchnet train", train_arguments({k: v for k, v in config.items() if k != "out"}))
     rebuild = f"scratchnet report {shlex.quote(str(run_dir))}"
-    return (f"<p>Train the same model again (same seed, same data split):</p><pre>{escape(train)}</pre>"
+    return (f"<p>Train the same model again (same seed, same data split) into a new run directory "
+            f"(add <code>--out DIR</code> to name it):</p><pre>{escape(train)}</pre>"
             f"<p>Rebuild this report from the run directory:</p><pre>{escape(rebuild)}</pre>")
 
 
 # Always written out, even at their defaults: the settings a reader looks for first.
 ALWAYS_SHOWN = ("dataset", "model", "loss", "optimizer", "lr", "epochs", "batch_size", "val_size", "seed", "out")
-FLAGS = {"class_weights": "--class-weight", "early_stopping_patience": "--early-stopping"}
 
 
 def train_arguments(config: dict) -> list[str]:
@@ -239,7 +241,7 @@ def train_arguments(config: dict) -> list[str]:
         value = config[key]
         if value is None or (key not in ALWAYS_SHOWN and key in defaults and value == defaults[key]):
             continue
-        flag = FLAGS.get(key, "--" + key.replace("_", "-"))
+        flag = flags.flag(key)
         if key == "class_weights":
             args += [f"{flag} {shlex.quote(f'{name}={format_value(weight)}')}" for name, weight in value.items()]
         elif isinstance(value, bool):  # --stratify, --no-restore-best: only the non-default side has a flag

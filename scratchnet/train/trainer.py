@@ -114,8 +114,8 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: bool = True,
         config.validate()
         run_dir = Path(config.out or _default_out(config))
         if (run_dir / CONFIG).exists():
-            raise ValueError(f"{run_dir} already holds a run; continue it with resume ({run_dir}) "
-                             "or choose another output directory")
+            raise ValueError(f"{run_dir} already holds a run; continue it with `scratchnet train --resume {run_dir}` "
+                             f"(in Python: resume({str(run_dir)!r})) or choose another output directory (--out)")
         config = TrainConfig.from_dict({**config.to_dict(), "out": str(run_dir)})
         session = _prepare(config, run_dir, quiet)
     run_dir.mkdir(parents=True, exist_ok=True)
