@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from .usage import UsageError
+from ..data import registry
 from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
 from ..train.config import AUGMENTATIONS, LOSSES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
 
@@ -128,8 +129,10 @@ def run_train(args: argparse.Namespace) -> int:
                                  f"may be given with it, not {', '.join(map(flags.flag, extra))}")
             resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=args.report)
         else:
+            if "dataset" in settings:
+                settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
             fit(TrainConfig(**settings), quiet=args.quiet, report=args.report)
-    except ConfigError as err:
+    except (ConfigError, ValueError) as err:
         raise UsageError(flags.flagged(str(err))) from None
     except NonFiniteLossError as err:
         print(f"scratchnet train: {err}", file=sys.stderr)

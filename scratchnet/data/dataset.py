@@ -93,11 +93,20 @@ def not_found_message(info: registry.DatasetInfo, looked: list[str], failure: Ex
     if failure is not None:
         lines += ["Download:", f"  {failure}"]
     names = ", ".join(remote.name for remote in info.files)
+    if info.subset_of:
+        lines += [f"{info.name} is a local subset of {info.subset_of} and cannot be downloaded: put its files ({names})",
+                  f"  into $SCRATCHNET_DATA/{info.name} or a folder passed as root (--root DIR), "
+                  f"or use the full dataset: --dataset {info.subset_of}."]
+        return "\n".join(lines)
     lines += [
         "To provide it: download " + names + f" (from {info.mirrors[0]} or {info.homepage})",
         f"  into {locate.cache_dir(info.name)}, or into $SCRATCHNET_DATA/{info.name}, or a folder passed as root "
         f"(--root DIR); or, when online, run `scratchnet datasets download {info.name}`.",
     ]
+    for subset in registry.subsets_of(info.name):
+        found, _ = locate.find(subset, None)
+        if found is not None:
+            lines.append(f"A subset is here, usable offline: {found.describe()}: --dataset {subset.name}.")
     return "\n".join(lines)
 
 
@@ -110,9 +119,10 @@ def load(name: str, root: str | Path | None = None, download: bool = True, progr
     DatasetFileError when a file is broken.
     """
     info = registry.info(name)
+    name = info.name
     location, looked = locate.find(info, root)
     if location is None:
-        if not download:
+        if not download or not info.mirrors:
             raise DatasetNotFoundError(not_found_message(info, looked, None))
         dest = Path(root) if root is not None else locate.cache_dir(name)
         try:
