@@ -94,7 +94,8 @@ def test_page_and_static_files_are_served(server):
 def test_info(server):
     status, _, body = request(server, "GET", "/info")
     assert status == 200
-    assert json.loads(body) == {"model": "tiny", "classes": [str(d) for d in range(10)], "input_shape": [1, 28, 28]}
+    assert json.loads(body) == {"model": "tiny", "classes": [str(d) for d in range(10)], "input_shape": [1, 28, 28],
+                                "dataset": "mnist", "handwriting": True}
 
 
 def test_predict_png_bytes(server):
