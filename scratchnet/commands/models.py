@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from .. import zoo
+from ..suggest import close_names
 from .usage import UsageError
 
 
@@ -27,7 +29,7 @@ def run_models(args: argparse.Namespace) -> int:
     try:
         print(json.dumps(zoo.spec(args.spec), indent=2))
     except ValueError as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(model_error(args.spec, str(err))) from None
     return 0
 
 
@@ -40,3 +42,26 @@ def table() -> str:
         rows.append((name, *counts, arch.description))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}" for row in rows)
+
+
+def model_error(name: str, error: str) -> str:
+    """The error about model ``name``, leading with the zoo name the user most likely meant: the
+    name in lower case (``CNN3-128-0.25``, as the reports spell it) or a dropout p without its
+    decimal point (``cnn3-128-01`` -> ``cnn3-128-0.1``); else the error and any close zoo name."""
+    if _is_zoo_name(name):  # the model is fine: the error is about something else
+        return error
+    lower = name.lower()
+    tries = dict.fromkeys([lower, re.sub(r"-0(\d+)$", r"-0.\1", lower)])
+    fixed = [candidate for candidate in tries if candidate != name and _is_zoo_name(candidate)]
+    if fixed:
+        return f"model {name!r}: did you mean {fixed[0]!r}? ({error})"
+    close = close_names(name, zoo.names(), n=2)
+    return error + ("; did you mean " + " or ".join(map(repr, close)) + "?" if close else "")
+
+
+def _is_zoo_name(name: str) -> bool:
+    try:
+        zoo.spec(name)
+    except ValueError:
+        return False
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .models import model_error
 from .usage import UsageError
 from ..data import registry
 from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
@@ -133,7 +134,12 @@ def run_train(args: argparse.Namespace) -> int:
                 settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
             fit(TrainConfig(**settings), quiet=args.quiet, report=args.report)
     except (ConfigError, ValueError) as err:
-        raise UsageError(flags.flagged(str(err))) from None
+        message = flags.flagged(str(err))
+        if str(settings.get("model")) in message:
+            message = model_error(settings["model"], message)
+        raise UsageError(message) from None
+    except KeyboardInterrupt:
+        return 130  # the trainer has said where the checkpoint is and how to resume
     except NonFiniteLossError as err:
         print(f"scratchnet train: {err}", file=sys.stderr)
         return 1
