@@ -19,10 +19,30 @@ def register(subparsers) -> None:
                     "(`scratchnet models --spec NAME` prints one).",
     )
     parser.add_argument("--spec", metavar="NAME", help="print the layer spec of NAME (for 1x28x28 input) as JSON")
+    parser.add_argument("--summary", metavar="NAME|FILE",
+                        help="print the model's layers: output shape and parameters of each, totals, memory "
+                             "for a batch (a zoo name or a .json/.toml layer spec)")
+    parser.add_argument("--input", type=_input_shape, default=zoo.MNIST_SHAPE, metavar="CxHxW",
+                        help="input shape for --summary (default 1x28x28; CIFAR-10: 3x32x32)")
+    parser.add_argument("--batch-size", type=int, default=128, metavar="N",
+                        help="batch size of --summary's memory figures (default 128)")
     parser.set_defaults(func=run_models)
 
 
+def _input_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 1x28x28 or 3x32x32, got {text!r}")
+    return shape
+
+
 def run_models(args: argparse.Namespace) -> int:
+    if args.summary is not None:
+        print(summary(args.summary, args.input, args.batch_size))
+        return 0
     if args.spec is None:
         print(table())
         return 0
@@ -31,6 +51,20 @@ def run_models(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(model_error(args.spec, str(err))) from None
     return 0
+
+
+def summary(name: str, input_shape: tuple[int, int, int], batch_size: int) -> str:
+    """The per-layer summary of zoo model (or layer-spec file) ``name`` on ``input_shape``."""
+    from ..train.build import build_model, load_spec
+
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    try:
+        spec = load_spec(name) if name.endswith((".json", ".toml")) else zoo.spec(name, input_shape)
+        model = build_model(spec, input_shape)
+        return f"{name}\n{model.summary(input_shape, batch_size)}"
+    except ValueError as err:
+        raise UsageError(model_error(name, str(err))) from None
 
 
 def table() -> str:

@@ -100,7 +100,7 @@ OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adagrad": "A
 def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], version: str) -> str:
     """The whole page as a string.
 
-    ``architecture`` is the model's printed layer listing; ``figures`` maps "curves",
+    ``architecture`` is the model's layer summary (``Module.summary``); ``figures`` maps "curves",
     "confusion", "mistakes" and "weights" to the PNGs to embed.
     """
     config, metrics = run.config, run.metrics
@@ -182,7 +182,7 @@ def setup_section(config: dict, metrics: dict, architecture: str) -> str:
     listing = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     all_settings = escape(json.dumps(config, indent=2, sort_keys=True))
     return (f'<dl class="setup">{listing}</dl>'
-            f"<h3>Architecture</h3><pre>{escape(architecture)}</pre>"
+            f"<h3>Architecture: layers, output shapes, parameters</h3><pre>{escape(architecture)}</pre>"
             f"<details><summary>All settings (config.json)</summary><pre>{all_settings}</pre></details>")
 
 

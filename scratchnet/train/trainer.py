@@ -260,6 +260,7 @@ def _scheduler_state(session: _Session) -> dict | None:
 def _run(session: _Session, state: TrainingState, report: bool, on_epoch_end) -> RunResult:
     config = session.config
     session.say(_describe(session))
+    session.say(str(session.model.summary(session.batches.x.shape[1:], session.batches.batch_size)))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
     # Overflow warnings would only precede _checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
