@@ -20,6 +20,7 @@ import sys
 from . import __version__
 from .commands.usage import UsageError
 from .suggest import close_names, did_you_mean
+from .terminal import paint
 
 # Listed in the order ``scratchnet --help`` shows them.
 COMMANDS = ["train", "evaluate", "predict", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             status = int(args.func(args) or 0)
         except UsageError as err:
-            print(f"scratchnet {args.command}: error: {err}", file=sys.stderr)
+            print(f"scratchnet {args.command}: {paint('error:', 'red', sys.stderr)} {err}", file=sys.stderr)
             return 2
         sys.stdout.flush()
         return status

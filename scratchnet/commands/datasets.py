@@ -34,9 +34,11 @@ def list_datasets(args) -> int:
         location, _ = locate.find(info, args.root)
         shape = "×".join(map(str, info.image_shape))
         if location is None:
-            sizes = ("-", "-") if info.subset_of else (f"{info.train_size:,}", f"{info.test_size:,}")
-            where = f"missing (a local subset of {info.subset_of}; no download)" if info.subset_of else "missing"
-            rows.append((info.name, *sizes, shape, where))
+            if info.subset_of:
+                rows.append((info.name, f"{info.subset_size:,}", f"{info.test_size:,}", shape,
+                             f"no folder: drawn from {info.subset_of} on first use (seed 0)"))
+            else:
+                rows.append((info.name, f"{info.train_size:,}", f"{info.test_size:,}", shape, "missing"))
             continue
         try:
             n_train, n_test = local_sizes(info, location.files)
@@ -62,8 +64,8 @@ def download_dataset(args) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     if info.subset_of:
-        raise UsageError(f"{info.name} is a local subset of {info.subset_of} and has no download; "
-                         f"download the full dataset: scratchnet datasets download {info.subset_of}")
+        raise UsageError(f"{info.name} has no download of its own: without its folder it is drawn from "
+                         f"{info.subset_of}; download that: scratchnet datasets download {info.subset_of}")
     dest = args.root if args.root is not None else locate.cache_dir(info.name)
     try:
         download(info, dest)

@@ -40,7 +40,7 @@ def _summary(ds, counts: dict[str, np.ndarray], stats) -> list[str]:
                  + ", ".join(f"{s:.4f}" for s in stats.channel_std))
     n_const = int(stats.constant.sum())
     corr = stats.label_correlation
-    lines.append(f"constant pixels (train): {n_const} of {stats.constant.size}; "
+    lines.append(f"constant pixels (train): {n_const:,} of {stats.constant.size:,}; "
                  "their pixel-label correlation is undefined (NaN)")
     if np.isfinite(corr).any():
         lines.append(f"pixel-label correlation (Pearson r with the label index): "

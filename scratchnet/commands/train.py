@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .models import model_error
 from .usage import UsageError
@@ -128,11 +129,11 @@ def run_train(args: argparse.Namespace) -> int:
             if extra:
                 raise UsageError(f"--resume continues a run with its own settings (its config.json); only --epochs "
                                  f"may be given with it, not {', '.join(map(flags.flag, extra))}")
-            resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=args.report)
+            result = resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=args.report)
         else:
             if "dataset" in settings:
                 settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
-            fit(TrainConfig(**settings), quiet=args.quiet, report=args.report)
+            result = fit(TrainConfig(**settings), quiet=args.quiet, report=args.report)
     except (ConfigError, ValueError) as err:
         message = flags.flagged(str(err))
         if str(settings.get("model")) in message:
@@ -143,4 +144,22 @@ def run_train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"scratchnet train: {err}", file=sys.stderr)
         return 1
+    link_latest(result.run_dir)
     return 0
+
+
+def link_latest(run_dir: Path) -> None:
+    """Point ``runs/latest`` at ``run_dir`` when it is a folder of ``runs/`` (the default place), so
+    ``scratchnet report runs/latest`` and the like need no name. Where links cannot be made, nothing."""
+    run_dir = Path(run_dir)
+    if run_dir.parent.name != "runs" or run_dir.name == "latest":
+        return
+    latest = run_dir.parent / "latest"
+    try:
+        if latest.is_symlink() or not latest.exists():
+            temporary = run_dir.parent / ".latest.tmp"
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(run_dir.name, target_is_directory=True)
+            temporary.replace(latest)  # atomic: a reader never finds runs/latest missing
+    except OSError:
+        pass

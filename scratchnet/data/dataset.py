@@ -12,6 +12,7 @@ from .cifar import read_cifar10, record_counts
 from .download import download as download_files
 from .errors import DatasetFileError, DatasetNotFoundError, DownloadError
 from .idx import read_idx_count, read_images_and_labels
+from .prepare import subset
 
 
 @dataclass(repr=False, eq=False)
@@ -93,11 +94,6 @@ def not_found_message(info: registry.DatasetInfo, looked: list[str], failure: Ex
     if failure is not None:
         lines += ["Download:", f"  {failure}"]
     names = ", ".join(remote.name for remote in info.files)
-    if info.subset_of:
-        lines += [f"{info.name} is a local subset of {info.subset_of} and cannot be downloaded: put its files ({names})",
-                  f"  into $SCRATCHNET_DATA/{info.name} or a folder passed as root (--root DIR), "
-                  f"or use the full dataset: --dataset {info.subset_of}."]
-        return "\n".join(lines)
     lines += [
         "To provide it: download " + names + f" (from {info.mirrors[0]} or {info.homepage})",
         f"  into {locate.cache_dir(info.name)}, or into $SCRATCHNET_DATA/{info.name}, or a folder passed as root "
@@ -121,8 +117,10 @@ def load(name: str, root: str | Path | None = None, download: bool = True, progr
     info = registry.info(name)
     name = info.name
     location, looked = locate.find(info, root)
+    if location is None and info.subset_of:
+        return _drawn_subset(info, root, download, progress)
     if location is None:
-        if not download or not info.mirrors:
+        if not download:
             raise DatasetNotFoundError(not_found_message(info, looked, None))
         dest = Path(root) if root is not None else locate.cache_dir(name)
         try:
@@ -136,3 +134,16 @@ def load(name: str, root: str | Path | None = None, download: bool = True, progr
         print(f"scratchnet: {name} from {location.describe()}" + (f": {note}" if note else ""), file=sys.stderr)
     return Dataset(name, list(info.classes), x_train, y_train, x_test, y_test,
                    source=str(location.folder), origin=location.origin, note=note)
+
+
+def _drawn_subset(info: registry.DatasetInfo, root, download: bool, progress: bool) -> Dataset:
+    """A registered subset without a folder of its own: ``subset_size`` training images drawn with
+    seed 0 (class proportions kept) from the full dataset, which is found or downloaded."""
+    full = load(info.subset_of, root=root, download=download, progress=progress)
+    x_train, y_train = subset(full.x_train, full.y_train, info.subset_size, seed=0)
+    note = (subset_note(info, len(x_train), len(full.x_test)) +
+            f"; drawn with seed 0 from {full.name} in {full.source}, as no {info.name} folder was found")
+    if progress:
+        print(f"scratchnet: {info.name}: {note}", file=sys.stderr)
+    return Dataset(info.name, list(info.classes), x_train, y_train, full.x_test, full.y_test,
+                   source=full.source, origin=f"drawn from {full.name} ({full.origin})", note=note)

@@ -33,9 +33,11 @@ class DatasetInfo:
     ``format`` is ``"idx"`` (four IDX files: train/test images and labels) or
     ``"cifar-binary"`` (one tarball of fixed-size records). ``image_shape`` is (C, H, W);
     ``train_size`` and ``test_size`` are the official counts (a smaller local copy is a subset).
-    ``subset_of`` names the full dataset of a registered subset (e.g. ``mnist-10k``): it has no
-    mirrors (it cannot be downloaded) and, holding fewer images than the official counts, is
-    labelled a subset wherever its numbers are printed.
+    ``subset_of`` names the full dataset of a registered subset (e.g. ``mnist-10k``), and
+    ``subset_size`` its training images. A subset has no mirrors: its own folder is used where
+    one exists (this project's workspace has ``mnist-10k``), else it is drawn, with seed 0 and
+    class proportions kept, from the full dataset (found or downloaded). Holding fewer images
+    than the official counts, it is labelled a subset wherever its numbers are printed.
     """
 
     name: str
@@ -49,6 +51,7 @@ class DatasetInfo:
     test_size: int
     homepage: str
     subset_of: str | None = None
+    subset_size: int | None = None
 
 
 def _idx_files(md5s: tuple[str, str, str, str]) -> tuple[RemoteFile, ...]:
@@ -92,6 +95,7 @@ DATASETS: dict[str, DatasetInfo] = {
             test_size=10_000,
             homepage="http://yann.lecun.com/exdb/mnist/",
             subset_of="mnist",
+            subset_size=10_000,
         ),
         DatasetInfo(
             name="fashion-mnist",

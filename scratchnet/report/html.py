@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 
 from ..data import DATASETS
+from ..terminal import format_duration
 from ..train import flags
 from ..train.config import TrainConfig
 from .run_files import RunFiles
@@ -273,19 +274,6 @@ def format_value(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{key}: {format_value(v)}" for key, v in value.items())
     return str(value)
-
-
-def format_duration(seconds: float | None) -> str:
-    """'42.0 s', '3 min 12 s', '1 h 05 min'; '—' when unknown."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def format_bytes(size: int | None) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data, nn
+from ..terminal import batches
 from .config import ConfigError
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
@@ -40,12 +41,14 @@ def loss_targets(loss_name: str, y: np.ndarray, num_classes: int) -> np.ndarray:
     return y if loss_name == "ce" else data.one_hot(y, num_classes)
 
 
-def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess) -> np.ndarray:
-    """The outputs for uint8 images x in eval mode, EVAL_BATCH images at a time; the mode is restored."""
+def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess, progress: bool = False) -> np.ndarray:
+    """The outputs for uint8 images x in eval mode, EVAL_BATCH images at a time; the mode is restored.
+    ``progress``: a progress bar on a terminal for many images."""
     was_training = model.training
     model.eval()
     try:
-        return np.concatenate([model(preprocess(x[i:i + EVAL_BATCH])) for i in range(0, len(x), EVAL_BATCH)])
+        starts = batches(len(x), EVAL_BATCH, "scoring", show=progress)
+        return np.concatenate([model(preprocess(x[i:i + EVAL_BATCH])) for i in starts])
     finally:
         model.train(was_training)
 
@@ -115,7 +118,7 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
     index = pick_test_images(ds.y_test, test_subset, config.get("split_seed", 0))
     loss_name = model.extra.get("loss", "ce")
     loss_fn = make_loss(loss_name, ds.classes, config.get("class_weights"), config.get("label_smoothing", 0.0))
-    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess)
+    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess, progress=progress)
     scores = score(model.spec, outputs, ds.y_test[index], ds.classes, loss_fn, loss_name)
     if own_test_set:
         _update_metrics(run_dir / METRICS, scores.metrics)

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from .. import data, nn, optim, zoo
 from ..random import default_generator, manual_seed
+from ..terminal import format_duration, paint, plural, run_seconds_left
 from .build import build_model, load_spec
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
@@ -351,10 +352,12 @@ def _end_epoch(session: _Session, state: TrainingState, row: dict) -> None:
     state.epoch = row["epoch"]
     save_checkpoint(session.run_dir / CHECKPOINT, state)
     _write_history(session.run_dir / HISTORY, state.history)
+    left = run_seconds_left([r["seconds"] for r in state.history], config.epochs - row["epoch"])
     session.say(f"epoch {row['epoch']:>{len(str(config.epochs))}}/{config.epochs}  "
                 f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}  "
                 f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%}  "
-                f"lr {row['lr']:.3g}  {row['seconds']:.1f}s" + ("  *best" if improved else ""))
+                f"lr {row['lr']:.3g}  {row['seconds']:.1f}s" + (paint("  *best", "green") if improved else "")
+                + (f"  (run: about {format_duration(left)} left)" if left and not state.stopped_early else ""))
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
@@ -369,7 +372,7 @@ def _describe(session: _Session) -> str:
     batch = "full" if config.batch_size == "full" else session.batches.batch_size
     return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.dataset}: "
             f"{len(session.batches.x):,} train / {len(session.y_val):,} validation / {len(session.y_test):,} test "
-            f"images; {config.epochs} epochs of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
+            f"images; {plural(config.epochs, 'epoch')} of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
             f"batch {batch}; run directory {session.run_dir}")
 
 
@@ -378,7 +381,7 @@ def _finish(session: _Session, state: TrainingState, report: bool) -> RunResult:
     config, model, run_dir, ds = session.config, session.model, session.run_dir, session.dataset
     if config.restore_best and state.best_epoch:
         model.load_state_dict(state.best_model)
-    outputs = model_outputs(model, session.x_test, session.preprocess)
+    outputs = model_outputs(model, session.x_test, session.preprocess, progress=not session.quiet)
     scores = score(session.spec, outputs, session.y_test, ds.classes, session.loss_fn, session.loss_name)
     save_model(run_dir / MODEL, model, session.spec, session.preprocess, ds.classes, ds.image_shape, ds.name,
                extra={"loss": session.loss_name, "best_epoch": state.best_epoch})
