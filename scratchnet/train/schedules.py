@@ -54,8 +54,7 @@ SCHEDULES: dict[str, ScheduleEntry] = {
         "rise linearly from lr/10 over --warmup-epochs, then anneal to --min-lr, every step"),
     "onecycle": ScheduleEntry(
         optim.OneCycleLR, "one-cycle (per step)", ("pct_start",), "step", True,
-        lambda c, opt, plan: optim.OneCycleLR(opt, max_lr=c.lr, total_steps=plan.epochs * plan.steps_per_epoch,
-                                              pct_start=float(c.pct_start), cycle_momentum=_cycles_momentum(c, opt)),
+        lambda c, opt, plan: _one_cycle(opt, plan, c.lr, c.pct_start, _cycles_momentum(c, opt)),
         "rise from lr/25 to --lr over the first --pct-start of the steps, then anneal to lr/250000"),
     "plateau": ScheduleEntry(
         optim.ReduceLROnPlateau, "reduce on plateau of the validation loss", ("gamma", "plateau_patience", "min_lr"),
@@ -74,6 +73,18 @@ def _warmup_cosine(opt: optim.Optimizer, plan: Plan, warmup_epochs: int, min_lr:
     pieces = [optim.LinearLR(opt, start_factor=0.1, total_iters=warmup)] if warmup else []
     pieces.append(optim.CosineAnnealingLR(opt, T_max=total - warmup, eta_min=min_lr))
     return optim.SequentialLR(opt, pieces, milestones=[warmup] if warmup else [])
+
+
+def _one_cycle(opt: optim.Optimizer, plan: Plan, max_lr: float, pct_start: float, cycle_momentum: bool
+               ) -> optim.OneCycleLR:
+    """OneCycleLR over every step of the plan; a rise shorter than 2 steps (tiny runs) is stretched to 2."""
+    total = plan.epochs * plan.steps_per_epoch
+    if total < 3:
+        raise ValueError(f"the onecycle schedule needs at least 3 optimiser steps, and this run has {total} "
+                         f"({plan.epochs} epochs of {plan.steps_per_epoch} batches); train longer or use another "
+                         "--schedule")
+    return optim.OneCycleLR(opt, max_lr=max_lr, total_steps=total, pct_start=float(max(pct_start, 2 / total)),
+                            cycle_momentum=cycle_momentum)
 
 
 def _cycles_momentum(config, opt: optim.Optimizer) -> bool:
