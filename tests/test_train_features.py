@@ -11,7 +11,7 @@ from conftest import dataset_dir
 
 from scratchnet import nn, optim
 from scratchnet.data import Preprocess
-from scratchnet.train import ConfigError, TrainConfig, budget, fit, load_model, loop, resume, trainer
+from scratchnet.train import ConfigError, TrainConfig, budget, fit, load_model, loop, resume, schedules, trainer
 from scratchnet.train.checkpoint import load_checkpoint
 from scratchnet.train.ema import WeightAverage
 from scratchnet.train.evaluation import model_outputs
@@ -45,6 +45,9 @@ def test_onecycle_steps_every_batch_and_the_history_records_each_epochs_first_ra
             expected.append(reference.get_last_lr()[0])
         reference.step()
     assert [row["lr"] for row in result.history] == expected
+    replayed = schedules.rates_per_step(result.config, result.metrics["steps_per_epoch"])
+    assert len(replayed) == 12 and replayed[::4] == expected  # what the report's lr.png draws
+    assert schedules.rates_per_step(TrainConfig(schedule="plateau"), 4) is None
 
 
 def test_plateau_schedule_lowers_the_rate_when_validation_stops_improving(tmp_path):
@@ -184,3 +187,20 @@ def test_gradient_clipping_bounds_every_step(tmp_path):
         return math.sqrt(sum(float(np.sum((state[k] - start[k]) ** 2)) for k in start))
     assert moved(clipped) <= 4 * 0.1 * 0.01 * (1 + 1e-5)  # 4 steps of lr × at most the clipped norm
     assert moved(free) > 10 * moved(clipped)
+
+
+def test_the_report_shows_the_augmented_samples_and_the_learning_rate(tmp_path):
+    from scratchnet.report import write_report
+    from scratchnet.report.training_plots import augmented_samples
+
+    config = mnist(tmp_path, augment="affine+erase+mixup", schedule="onecycle", epochs=2)
+    result = fit(config, quiet=True, report=write_report)
+    page = result.report.read_text(encoding="utf-8")
+    assert (tmp_path / "run" / "augmented.png").is_file() and (tmp_path / "run" / "lr.png").is_file()
+    assert "What the network sees" in page and page.count("<img") == 6
+    from scratchnet.data import load
+    images = load("mnist", root=config.root, progress=False).x_test[:4]
+    draws = augmented_samples(images, config)
+    assert len(draws) == 3 and all(d.shape == images.shape and d.dtype == np.uint8 for d in draws)
+    assert not any(np.array_equal(d, images) for d in draws)
+    assert augmented_samples(images, mnist(tmp_path)) == []  # nothing to draw without augmentation

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from .. import optim
 
 NONE = "none"
@@ -103,6 +105,26 @@ def make_scheduler(config, optimizer: optim.Optimizer, plan: Plan) -> optim.LRSc
     if config.schedule == NONE:
         return None
     return SCHEDULES[config.schedule].make(config, optimizer, plan)
+
+
+def rates_per_step(config, steps_per_epoch: int) -> list[float] | None:
+    """The learning rate of every optimiser step of a run with ``config`` (``config.epochs`` epochs of
+    ``steps_per_epoch`` steps), replayed on a one-parameter optimiser; None for "none" and for
+    schedules that depend on the validation loss ("plateau")."""
+    when = steps_when(config.schedule)
+    if when not in ("epoch", "step"):
+        return None
+    from ..nn import Parameter  # the replay's stand-in parameter
+    from .optimizers import make_optimizer
+
+    optimizer = make_optimizer(config, [Parameter(np.zeros(1, np.float32))])
+    scheduler = make_scheduler(config, optimizer, Plan(config.epochs, steps_per_epoch))
+    rates = []
+    for step in range(config.epochs * steps_per_epoch):
+        rates.append(optimizer.param_groups[0]["lr"])
+        if when == "step" or (step + 1) % steps_per_epoch == 0:
+            scheduler.step()
+    return rates
 
 
 def steps_when(name: str) -> str | None:
