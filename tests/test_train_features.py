@@ -7,7 +7,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import dataset_dir
+from test_train_fit import SMALL_CNN, mnist  # the same quick MNIST runs
 
 from scratchnet import nn, optim
 from scratchnet.data import Preprocess
@@ -16,24 +16,6 @@ from scratchnet.train.checkpoint import load_checkpoint
 from scratchnet.train.ema import WeightAverage
 from scratchnet.train.evaluation import model_outputs
 from scratchnet.train.optimizers import param_groups
-
-SMALL_CNN = {"layers": [
-    {"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3},
-    {"type": "BatchNorm2d", "num_features": 4},
-    {"type": "ReLU"},
-    {"type": "MaxPool2d", "kernel_size": 2},
-    {"type": "Flatten"},
-    {"type": "Linear", "in_features": 4 * 13 * 13, "out_features": 10},
-]}
-
-
-def mnist(tmp_path, **settings) -> TrainConfig:
-    """A quick run on 300 real MNIST digits (200 train in 4 batches, 100 validation), 100 test digits."""
-    values = dict(dataset="mnist", root=str(dataset_dir("mnist-10k")), model="mlp2-32-16", epochs=2,
-                  train_subset=300, val_size=100, test_subset=100, batch_size=50, threads=1,
-                  out=str(tmp_path / "run"))
-    return TrainConfig(**{**values, **settings})
-
 
 def test_onecycle_steps_every_batch_and_the_history_records_each_epochs_first_rate(tmp_path):
     result = fit(mnist(tmp_path, optimizer="sgd", momentum=0.9, lr=0.1, schedule="onecycle", epochs=3), quiet=True)
