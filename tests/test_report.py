@@ -26,7 +26,7 @@ from scratchnet.train.modelfile import save_model
 from scratchnet.train.metrics import classification_report
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-FIGURES = ("curves.png", "confusion.png", "mistakes.png", "weights.png")
+FIGURES = ("curves.png", "lr.png", "confusion.png", "mistakes.png", "weights.png")
 N_TEST = 40
 
 

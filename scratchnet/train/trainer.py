@@ -265,7 +265,7 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         "loss": session.loss_name,
         "dataset": ds.name,
         "dataset_note": ds.note,
-        **_recipe_record(config, state),
+        **_recipe_record(config, state, len(session.batches)),
     }
     write_predictions(run_dir, session.y_test, scores, session.test_index)
     write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")  # last: the run is finished
@@ -274,10 +274,11 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
     return RunResult(run_dir, config, state.history, metrics, model, report_path)
 
 
-def _recipe_record(config: TrainConfig, state: TrainingState) -> dict:
+def _recipe_record(config: TrainConfig, state: TrainingState, steps_per_epoch: int) -> dict:
     """metrics.json's record of the training features a run used: the weights it was scored with,
-    test-time augmentation, the recipe and what a time budget planned."""
-    record = {"weights": "moving average" if config.ema_decay else "trained", "tta": config.tta}
+    test-time augmentation, optimiser steps per epoch, the recipe and what a time budget planned."""
+    record = {"weights": "moving average" if config.ema_decay else "trained", "tta": config.tta,
+              "steps_per_epoch": steps_per_epoch}
     if config.recipe:
         record["recipe"] = config.recipe
     if config.time_budget is not None and state.history:
