@@ -70,9 +70,9 @@ class DigitSteps:
     digit: np.ndarray
 
 
-def open_image(source: str | Path | bytes) -> Image.Image:
+def open_image(source: str | Path | bytes, max_pixels: int | None = None) -> Image.Image:
     """Open and fully decode an image file (path or bytes); ValueError if it is not an image
-    or has more than MAX_PIXELS pixels.
+    or has more than ``max_pixels`` (default MAX_PIXELS) pixels, checked on the header before decoding.
 
     JPEGs are decoded directly at a reduced scale (1/2 to 1/8, never below DRAFT_SIDE px
     on a side): a 12-megapixel phone photo of a digit needs no more, and decodes in a
@@ -84,9 +84,10 @@ def open_image(source: str | Path | bytes) -> Image.Image:
     try:
         image = Image.open(stream)
         image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
-        if image.width * image.height > MAX_PIXELS:
+        max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+        if image.width * image.height > max_pixels:
             raise ValueError(f"{name} is {image.width}x{image.height} pixels, over the limit of "
-                             f"{MAX_PIXELS // 1_000_000} megapixels; use a smaller image")
+                             f"{max_pixels / 1_000_000:g} megapixels; use a smaller image")
         image.load()
     except BaseException as err:
         if image is not None:
