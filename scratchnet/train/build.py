@@ -47,8 +47,8 @@ def load_spec(path: str | Path) -> dict:
     text = path.read_text(encoding="utf-8")
     try:
         spec = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ValueError(f"model file {path} is not valid {path.suffix[1:].upper()}: {err}") from None
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as err:
+        raise ValueError(f"model file {path} is not valid {path.suffix[1:].upper()}: {str(err)[:200] or 'nested too deep'}") from None
     validate_spec(spec, source=str(path))
     return spec
 
@@ -63,6 +63,10 @@ def validate_spec(spec, source: str = "model spec") -> None:
         if layer["type"] not in LAYER_TYPES:
             raise ValueError(f"{source}: layer {index} has unknown type {layer['type']!r}; "
                              f"allowed types: {', '.join(LAYER_TYPES)}")
+        init = layer.get("init", {})
+        if not isinstance(init, dict) or not all(isinstance(entry, dict) for entry in init.values()):
+            raise ValueError(f'{source}: layer {index} has init {str(init)[:100]!r}; expected '
+                             '{"weight": {"fn": "kaiming_normal_", ...}, ...}')
 
 
 def build_model(spec: dict, input_shape: tuple[int, ...] | None = None,
