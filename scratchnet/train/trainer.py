@@ -154,11 +154,15 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
             raise ValueError(f"{run_dir} has already trained {state.epoch} of {config.epochs} epochs; "
                              f"pass a larger number of epochs (more than {state.epoch}) to train further")
         session = _prepare(config, run_dir, quiet, spec=state.spec)
-    session.model.load_state_dict(state.model)
-    session.optimizer.load_state_dict(state.optimizer)
-    if session.scheduler is not None:
-        session.scheduler.load_state_dict(state.scheduler)
-    default_generator().bit_generator.state = state.rng
+    try:
+        session.model.load_state_dict(state.model)
+        session.optimizer.load_state_dict(state.optimizer)
+        if session.scheduler is not None:
+            session.scheduler.load_state_dict(state.scheduler)
+        default_generator().bit_generator.state = state.rng
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+        raise ConfigError(f"{run_dir / CHECKPOINT} is corrupted: it does not fit the run's model and optimizer "
+                          f"({type(err).__name__}: {str(err)[:200]}); resume from a good copy or train anew") from None
     _write_config(run_dir, config)
     session.say(f"resuming {run_dir} after epoch {state.epoch}")
     return _run(session, state, report, on_epoch_end)
