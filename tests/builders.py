@@ -9,7 +9,11 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import os
+import subprocess
+import sys
 import tarfile
+import textwrap
 import threading
 from pathlib import Path
 
@@ -27,7 +31,7 @@ DIGITS = [str(d) for d in range(10)]
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
-__all__ = ["CIFAR_CLASSES", "DIGITS", "IDX_NAMES", "cifar_batches", "cifar_bytes", "request", "serving",
+__all__ = ["CIFAR_CLASSES", "DIGITS", "IDX_NAMES", "cifar_batches", "cifar_bytes", "request", "run_bounded", "serving",
            "write_cifar_archive", "write_cifar_folder", "write_idx", "write_idx_dataset", "write_linear_model"]
 
 
@@ -143,3 +147,24 @@ def request(server, method: str, path: str, body=None, headers: dict | None = No
     result = response.status, dict(response.getheaders()), response.read()
     connection.close()
     return result
+
+
+# ---- memory-bounded subprocesses ------------------------------------------------------------
+
+_BOUNDED = """
+import re, resource, sys
+import numpy, scratchnet.cli  # imported before the cap: the cap is for what the code allocates
+size = int(re.search(r"VmSize:\\s+(\\d+)", open("/proc/self/status").read())[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + {budget}, size + {budget}))
+"""
+
+
+def run_bounded(code: str, budget_mb: int = 150, timeout: float = 60, args: tuple[str, ...] = ()):
+    """Run ``code`` in a fresh Python whose address space may grow by at most ``budget_mb`` MB
+    beyond what importing scratchnet takes (``resource.setrlimit(RLIMIT_AS)``), with one BLAS
+    thread and a wall-clock ``timeout`` (subprocess.TimeoutExpired if it hangs). Returns the
+    CompletedProcess (text stdout and stderr); ``args`` become ``sys.argv[1:]``."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    script = _BOUNDED.format(budget=budget_mb << 20) + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)

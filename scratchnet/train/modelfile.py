@@ -100,7 +100,7 @@ def load_model(path: str | Path) -> LoadedModel:
     try:
         with nn.init.skip_init():  # the weights come from the file: no float64 draws, no pages touched
             model = build_model(meta["spec"])
-        shapes = {STATE_PREFIX + key: value.shape for key, value in model.state_dict().items()}
+        shapes = {STATE_PREFIX + key: value.shape for key, value in (*model.named_parameters(), *model.named_buffers())}
         arrays = load_npz(path, _EXPECTED, shapes=shapes)  # each entry checked against the spec before reading
         state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
         model.load_state_dict(state)
