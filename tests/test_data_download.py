@@ -69,10 +69,11 @@ def server():
 
 
 def fake_mnist(monkeypatch, server, files, mirrors):
-    """Point the registry's mnist at ``mirrors`` on the local server, with ``files``' md5 as published."""
+    """Point the registry's mnist at ``mirrors`` on the local server, with ``files``' md5 and size as published."""
     info = dataclasses.replace(
         registry.DATASETS["mnist"],
-        files=tuple(dataclasses.replace(r, md5=hashlib.md5(files[r.name]).hexdigest()) for r in registry.DATASETS["mnist"].files),
+        files=tuple(dataclasses.replace(r, md5=hashlib.md5(files[r.name]).hexdigest(), size=len(files[r.name]))
+                    for r in registry.DATASETS["mnist"].files),
         mirrors=tuple(f"{server.url}{m}" for m in mirrors),
     )
     monkeypatch.setitem(registry.DATASETS, "mnist", info)
