@@ -31,7 +31,8 @@ DIGITS = [str(d) for d in range(10)]
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
-__all__ = ["CIFAR_CLASSES", "DIGITS", "IDX_NAMES", "cifar_batches", "cifar_bytes", "request", "run_bounded", "serving",
+__all__ = ["CIFAR_CLASSES", "DIGITS", "IDX_NAMES", "cifar_batches", "cifar_bytes", "digit_png", "request", "run_bounded",
+           "serving",
            "write_cifar_archive", "write_cifar_folder", "write_idx", "write_idx_dataset", "write_linear_model"]
 
 
@@ -137,6 +138,19 @@ def serving(model, name: str = "tiny", **options):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def digit_png(side: int = 280) -> bytes:
+    """PNG bytes of a white '7' drawn on black, ``side`` pixels square (the drawing page's 280 by default)."""
+    from PIL import Image, ImageDraw
+
+    scale = side / 280
+    image = Image.new("L", (side, side), 0)
+    points = [(round(x * scale), round(y * scale)) for x, y in ((80, 60), (200, 60), (120, 230))]
+    ImageDraw.Draw(image).line(points, fill=255, width=max(2, round(18 * scale)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def request(server, method: str, path: str, body=None, headers: dict | None = None):

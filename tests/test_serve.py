@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from builders import request, serving, write_linear_model
+from builders import digit_png, request, serving, write_linear_model
 from scratchnet.serve import DigitServer
 from scratchnet.train.modelfile import load_model
 
@@ -23,14 +23,6 @@ def model(tmp_path_factory):
 def server(model):
     with serving(model, max_bytes=200_000) as server:
         yield server
-
-
-def digit_png():
-    image = Image.new("L", (280, 280), 0)
-    ImageDraw.Draw(image).line([(80, 60), (200, 60), (120, 230)], fill=255, width=18)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def check_prediction(answer):

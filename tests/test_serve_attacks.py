@@ -1,7 +1,5 @@
 """`serve` attacked as a hostile web page or client would (issue 17, section 1), against a
 real server on 127.0.0.1. Every loop is bounded and every test ends by itself in seconds."""
-import http.client
-import io
 import json
 import socket
 import struct
@@ -11,9 +9,8 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
-from builders import request, serving, write_linear_model
+from builders import digit_png, request, serving, write_linear_model
 from scratchnet.serve import app
 from scratchnet.serve.app import MAX_DRAWING_PIXELS, binding_warning, host_name, without_reprs
 from scratchnet.train.modelfile import load_model
@@ -28,15 +25,6 @@ def model(tmp_path_factory):
 def server(model):
     with serving(model, timeout=1.0, max_connections=8) as server:
         yield server
-
-
-def digit_png(side: int = 280) -> bytes:
-    image = Image.new("L", (side, side), 0)
-    ImageDraw.Draw(image).line([(side // 4, side // 5), (3 * side // 4, side // 5), (side // 2, 4 * side // 5)],
-                               fill=255, width=max(2, side // 15))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def png_header(width: int, height: int) -> bytes:

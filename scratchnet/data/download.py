@@ -139,6 +139,8 @@ def download(info: DatasetInfo, dest_dir: str | Path, progress: bool = True, tim
     Tries each mirror in order per file; raises DownloadError listing every mirror's failure.
     """
     dest_dir = Path(dest_dir)
+    if dest_dir.exists() and not dest_dir.is_dir():
+        raise DownloadError(f"{dest_dir} is a file, not a folder; give a folder to download {info.name} into")
     created = not dest_dir.exists()
     dest_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -113,6 +114,8 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: bool = True,
     with _settings_checked():
         config.validate()
         run_dir = Path(config.out or _default_out(config))
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ValueError(f"the output {run_dir} is a file, not a folder; choose a folder for the run")
         if (run_dir / CONFIG).exists():
             raise ValueError(f"{run_dir} already holds a run; continue it with resume ({run_dir}) "
                              "or choose another output directory")
@@ -198,6 +201,9 @@ def _prepare(config: TrainConfig, run_dir: Path, quiet: bool, spec: dict | None 
     if unknown:
         raise ValueError(f"class weights name {', '.join(map(repr, unknown))}, not classes of {config.dataset}; "
                          f"its classes are {', '.join(classes)}")
+    if "crop" in config.augment and config.crop_padding >= max(info.image_shape[1:]):
+        raise ValueError(f"crop_padding {config.crop_padding} is not smaller than the {info.name} images "
+                         f"({'x'.join(map(str, info.image_shape[1:]))}); shifts of a few pixels (2-4) are usual")
     if spec is None and config.model.endswith((".json", ".toml")):
         spec = load_spec(config.model)
     elif spec is None:
@@ -265,6 +271,10 @@ def _run(session: _Session, state: TrainingState, report: bool, on_epoch_end) ->
     config = session.config
     session.say(_describe(session))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if config.threads and config.threads > cores:
+        print(f"warning: {config.threads} threads on {cores} cores: threads beyond the cores wait for each "
+              f"other and slow training down; use --threads {cores} or leave it out", file=sys.stderr, flush=True)
     # Overflow warnings would only precede _checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
