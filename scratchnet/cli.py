@@ -3,6 +3,7 @@ and exposes ``register(subparsers)``, which adds its parser and sets ``func(args
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -37,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a full disk is the user's to fix, not a bug: say where, no traceback
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"scratchnet {args.command}: no space left on the disk writing {err.filename or 'a file'}; "
+              "free some space and run it again (an interrupted run continues with `scratchnet train --resume DIR`)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

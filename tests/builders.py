@@ -32,7 +32,7 @@ CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 __all__ = ["CIFAR_CLASSES", "DIGITS", "IDX_NAMES", "cifar_batches", "cifar_bytes", "digit_png", "request", "run_bounded",
-           "serving",
+           "serving", "small_tmpfs",
            "write_cifar_archive", "write_cifar_folder", "write_idx", "write_idx_dataset", "write_linear_model"]
 
 
@@ -182,3 +182,22 @@ def run_bounded(code: str, budget_mb: int = 150, timeout: float = 60, args: tupl
     script = _BOUNDED.format(budget=budget_mb << 20) + textwrap.dedent(code)
     return subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str = "256k"):
+    """A tmpfs of ``size`` mounted at ``path`` (created) for disk-full tests, unmounted after the
+    block; skips the test where mounting is not allowed (not root, or no mount rights)."""
+    import pytest
+
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("disk-full tests mount a small tmpfs, which needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); disk-full tests need mount rights")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -14,6 +14,14 @@ from scratchnet.train.build import load_spec
 from scratchnet.train.modelfile import load_model, save_model
 
 
+@pytest.fixture(autouse=True)
+def never_download(monkeypatch):
+    """A missing dataset must fail here, not be fetched: tests never download."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to download a dataset")
+    monkeypatch.setattr("scratchnet.data.dataset.download_files", refuse)
+
+
 @pytest.fixture(scope="module")
 def tiny_mnist(tmp_path_factory):
     folder = tmp_path_factory.mktemp("data") / "mnist"

@@ -40,8 +40,10 @@ def atomic_file(path: str | Path, mode: str = "wb", **open_args):
             yield f
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a new file's usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = str(path)  # a full disk names the file it could not write
         raise
 
 
