@@ -3,11 +3,11 @@ and exposes ``register(subparsers)``, which adds its parser and sets ``func(args
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import sys
 
 from . import __version__
+from .train.runfiles import DiskFullError
 
 # Listed in the order ``scratchnet --help`` shows them.
 COMMANDS = ["train", "evaluate", "predict", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
@@ -38,12 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    except OSError as err:  # a full disk is the user's to fix, not a bug: say where, no traceback
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        print(f"scratchnet {args.command}: no space left on the disk writing {err.filename or 'a file'}; "
-              "free some space and run it again (an interrupted run continues with `scratchnet train --resume DIR`)",
-              file=sys.stderr)
+    except DiskFullError as err:
+        print(f"scratchnet {args.command}: error: {err.strerror}", file=sys.stderr)
         return 1
 
 

@@ -214,10 +214,10 @@ layer_args = st.dictionaries(
 
 @st.composite
 def spec_texts(draw) -> tuple[str, str]:
-    from scratchnet.train.build import LAYER_TYPES
+    from scratchnet.spec import layer_types
 
     layers = draw(st.lists(st.builds(lambda kind, args: {"type": kind, **args},
-                                     st.sampled_from([*LAYER_TYPES, "Nope"]), layer_args), max_size=4))
+                                     st.sampled_from([*layer_types(), "Nope"]), layer_args), max_size=4))
     spec = draw(st.one_of(st.just({"layers": layers}), json_values))
     text = json.dumps(spec)
     nested = draw(st.integers(0, 3))
@@ -227,7 +227,7 @@ def spec_texts(draw) -> tuple[str, str]:
 
 
 def fuzz_spec() -> None:
-    from scratchnet.train.build import build_model, load_spec
+    from scratchnet.spec import build_model, load_spec
 
     @SETTINGS
     @given(spec_texts())

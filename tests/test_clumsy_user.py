@@ -10,7 +10,7 @@ import pytest
 
 from builders import DIGITS, digit_png, write_idx, write_idx_dataset, write_linear_model
 from scratchnet.cli import main
-from scratchnet.train.build import load_spec
+from scratchnet.spec import build_model, load_spec
 from scratchnet.train.modelfile import load_model, save_model
 
 
@@ -96,14 +96,15 @@ def test_a_newer_file_without_a_version_does_not_say_none(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("[" * 200_000 + "]" * 200_000, "not valid JSON"),
-    ('{"layers": [{"type": "Linear", "in_features": 4, "out_features": 2, "init": "zeros_"}]}', "has init 'zeros_'"),
-    ('{"layers": [{"type": "Linear", "in_features": 4, "out_features": 2, "init": {"weight": 3}}]}', "has init"),
+    ('{"layers": [{"type": "Linear", "in_features": 4, "out_features": 2, "init": "zeros_"}]}', "init must be"),
+    ('{"layers": [{"type": "Linear", "in_features": 4, "out_features": 2, "init": {"weight": 3}}]}',
+     "init of 'weight' must be"),
 ], ids=["nested-200k", "init-string", "init-entry-number"])
 def test_broken_spec_files_get_a_message(tmp_path, text, message):
     path = tmp_path / "model.json"
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
-        load_spec(path)
+        build_model(load_spec(path))
 
 
 # ---- command-line arguments -----------------------------------------------------------------

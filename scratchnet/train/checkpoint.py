@@ -9,6 +9,8 @@ Written atomically at the end of every epoch. Layout (no pickle anywhere):
   ``optimizer`` is the optimizer's ``state_dict`` with each array replaced by
   ``{"__array__": "<name>"}``, ``rng`` the default generator's ``bit_generator.state``;
 - ``model/<key>``: the current weights; ``best/<key>``: the weights of the best epoch;
+- ``ema/<key>``: the moving average of the weights, when the run keeps one (its number of
+  updates is ``"ema_updates"`` in the JSON);
 - ``optimizer/<n>``: the optimizer's arrays (moment estimates, momentum buffers).
 """
 from __future__ import annotations
@@ -42,6 +44,8 @@ class TrainingState:
     best_val_loss: float = float("inf")
     epochs_without_improvement: int = 0
     stopped_early: bool = False
+    ema: dict[str, np.ndarray] | None = None
+    ema_updates: int = 0
 
 
 def save_checkpoint(path: str | Path, state: TrainingState) -> None:
@@ -60,9 +64,11 @@ def save_checkpoint(path: str | Path, state: TrainingState) -> None:
         "optimizer": _pack(state.optimizer, arrays, "optimizer/"),
         "scheduler": state.scheduler,
         "rng": state.rng,
+        "ema_updates": state.ema_updates,
     }
     arrays.update({f"model/{k}": v for k, v in state.model.items()})
     arrays.update({f"best/{k}": v for k, v in state.best_model.items()})
+    arrays.update({f"ema/{k}": v for k, v in (state.ema or {}).items()})
     save_npz(path, {META_KEY: json_to_array(meta), **arrays})
 
 
@@ -94,10 +100,14 @@ def load_checkpoint(path: str | Path) -> TrainingState:
     if not model or set(best) != set(model):
         raise ValueError(f"{path} is corrupted: its model weights ({len(model)} arrays) and best weights "
                          f"({len(best)} arrays) are missing or do not match")
-    odd = [key for key in model if best[key].shape != model[key].shape]
-    if odd:
-        raise ValueError(f"{path} is corrupted: its best weights {odd[0]} have shape {best[odd[0]].shape}, "
-                         f"its current ones {model[odd[0]].shape}")
+    ema = _prefixed(arrays, "ema/") or None
+    for name, weights in (("best", best), ("averaged", ema or model)):
+        if set(weights) != set(model):
+            raise ValueError(f"{path} is corrupted: its {name} weights name other arrays than its model weights")
+        odd = [key for key in model if weights[key].shape != model[key].shape]
+        if odd:
+            raise ValueError(f"{path} is corrupted: its {name} weights {odd[0]} have shape {weights[odd[0]].shape}, "
+                             f"its current ones {model[odd[0]].shape}")
     return TrainingState(
         epoch=meta["epoch"],
         spec=meta["spec"],
@@ -111,6 +121,8 @@ def load_checkpoint(path: str | Path) -> TrainingState:
         best_val_loss=float(meta["best_val_loss"]),
         epochs_without_improvement=meta["epochs_without_improvement"],
         stopped_early=meta["stopped_early"],
+        ema=ema,
+        ema_updates=meta.get("ema_updates", 0),
     )
 
 
@@ -140,6 +152,9 @@ def _check_fields(path, meta: dict) -> None:
         if not test(meta[key]):
             raise ValueError(f"{path} is corrupted: {key} is {str(meta[key])[:80]!r}, expected {what}; "
                              "resume from a good copy or train anew")
+    updates = meta.get("ema_updates", 0)
+    if not (_is_int(updates) and updates >= 0):
+        raise ValueError(f"{path} is corrupted: ema_updates is {str(updates)[:80]!r}, expected a whole number")
     if meta["best_epoch"] > meta["epoch"]:
         raise ValueError(f"{path} is corrupted: best epoch {meta['best_epoch']} is after epoch {meta['epoch']}")
 
