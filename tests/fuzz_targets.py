@@ -158,17 +158,22 @@ def npz_archives(draw, good: bytes, meta_key: str) -> bytes:
     return draw(mutated(buffer.getvalue()))
 
 
-def fuzz_model() -> None:
-    from scratchnet.train.modelfile import load_model
-
+def _fuzz_npz(good: bytes, meta_key: str, load) -> None:
+    """``load(path)`` on damaged copies of the archive ``good`` loads or raises a ValueError with a message."""
     @SETTINGS
-    @given(npz_archives(_good_model_file(), "scratchnet_model"))
+    @given(npz_archives(good, meta_key))
     def check(raw):
         try:
-            load_model(write("model.npz", raw))
+            load(write(f"{meta_key}.npz", raw))
         except ValueError as err:
             assert str(err)
     check()
+
+
+def fuzz_model() -> None:
+    from scratchnet.train.modelfile import load_model
+
+    _fuzz_npz(_good_model_file(), "scratchnet_model", load_model)
 
 
 def _good_checkpoint() -> bytes:
@@ -191,14 +196,7 @@ def _good_checkpoint() -> bytes:
 def fuzz_checkpoint() -> None:
     from scratchnet.train.checkpoint import load_checkpoint
 
-    @SETTINGS
-    @given(npz_archives(_good_checkpoint(), "checkpoint"))
-    def check(raw):
-        try:
-            load_checkpoint(write("checkpoint.npz", raw))
-        except ValueError as err:
-            assert str(err)
-    check()
+    _fuzz_npz(_good_checkpoint(), "checkpoint", load_checkpoint)
 
 
 # ---- spec files -----------------------------------------------------------------------------
