@@ -31,7 +31,7 @@ DIGITS = [str(d) for d in range(10)]
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
-__all__ = ["CIFAR_CLASSES", "DIGITS", "IDX_NAMES", "cifar_batches", "cifar_bytes", "digit_png", "request", "run_bounded",
+__all__ = ["CIFAR_CLASSES", "DIGITS", "IDX_NAMES", "bounded_python", "cifar_batches", "cifar_bytes", "digit_png", "request", "run_bounded",
            "serving", "small_tmpfs",
            "write_cifar_archive", "write_cifar_folder", "write_idx", "write_idx_dataset", "write_linear_model"]
 
@@ -173,15 +173,19 @@ resource.setrlimit(resource.RLIMIT_AS, (size + {budget}, size + {budget}))
 """
 
 
-def run_bounded(code: str, budget_mb: int = 150, timeout: float = 60, args: tuple[str, ...] = ()):
-    """Run ``code`` in a fresh Python whose address space may grow by at most ``budget_mb`` MB
-    beyond what importing scratchnet takes (``resource.setrlimit(RLIMIT_AS)``), with one BLAS
-    thread and a wall-clock ``timeout`` (subprocess.TimeoutExpired if it hangs). Returns the
-    CompletedProcess (text stdout and stderr); ``args`` become ``sys.argv[1:]``."""
+def bounded_python(code: str, budget_mb: int = 150) -> tuple[list[str], dict[str, str]]:
+    """(argv, env) of a fresh Python running ``code`` whose address space may grow by at most
+    ``budget_mb`` MB beyond what importing scratchnet takes (``resource.setrlimit(RLIMIT_AS)``),
+    with one BLAS thread; for ``subprocess.Popen`` (arguments may be appended to argv)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-    script = _BOUNDED.format(budget=budget_mb << 20) + textwrap.dedent(code)
-    return subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return [sys.executable, "-c", _BOUNDED.format(budget=budget_mb << 20) + textwrap.dedent(code)], env
+
+
+def run_bounded(code: str, budget_mb: int = 150, timeout: float = 60, args: tuple[str, ...] = ()):
+    """Run ``code`` as ``bounded_python`` says, with a wall-clock ``timeout`` (subprocess.TimeoutExpired
+    if it hangs). Returns the CompletedProcess (text stdout and stderr); ``args`` become ``sys.argv[1:]``."""
+    argv, env = bounded_python(code, budget_mb)
+    return subprocess.run([*argv, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,10 @@
 """`serve` attacked as a hostile web page or client would (issue 17, section 1), against a
 real server on 127.0.0.1. Every loop is bounded and every test ends by itself in seconds."""
+import io
 import json
+import selectors
 import socket
+import subprocess
 import struct
 import threading
 import time
@@ -9,8 +12,9 @@ import zlib
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
-from builders import digit_png, request, serving, write_linear_model
+from builders import bounded_python, digit_png, request, serving, write_linear_model
 from scratchnet.serve import app
 from scratchnet.serve.app import MAX_DRAWING_PIXELS, binding_warning, host_name, without_reprs
 from scratchnet.train.modelfile import load_model
@@ -183,3 +187,52 @@ def test_binding_beyond_loopback_is_warned_about(host, warned):
 
 def test_host_name_drops_the_port():
     assert [host_name(h) for h in ("a:80", "[::1]:8000", "[::1]", "b")] == ["a", "[::1]", "[::1]", "b"]
+
+
+def rgba_digit_png(side: int) -> bytes:
+    """A '7' in the alpha channel of a transparent RGBA picture (a drawing exported with alpha)."""
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([(side // 4, side // 5), (3 * side // 4, side // 5), (side // 2, 4 * side // 5)],
+                               fill=(0, 0, 0, 255), width=side // 15)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def read_line(stream, seconds: float) -> str:
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        assert selector.select(seconds), "the server printed nothing in time"
+    return stream.readline()
+
+
+def test_a_real_serve_on_every_interface_warns_and_decodes_big_uploads_in_bounded_memory(tmp_path):
+    """`scratchnet serve --host 0.0.0.0` in a process that may grow by only 250 MB: the warning,
+    then three 4-megapixel RGBA uploads at once (decoded at full size they would take 3 x 64 MB
+    of float32 each) all answered, an 8000x8000 one refused, and the server still up."""
+    run = write_linear_model(tmp_path / "run" / "model.npz").parent
+    argv, env = bounded_python("import sys\nsys.exit(scratchnet.cli.main(sys.argv[1:]))", budget_mb=250)
+    process = subprocess.Popen([*argv, "serve", str(run), "--host", "0.0.0.0", "--port", "0"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        warning = read_line(process.stderr, 30)
+        assert warning.startswith("warning: listening on every network interface") and "--host 127.0.0.1" in warning
+        port = int(read_line(process.stdout, 30).rsplit(":", 1)[1].split("/")[0])
+        server = type("Address", (), {"server_address": ("127.0.0.1", port)})
+        big = rgba_digit_png(int(MAX_DRAWING_PIXELS ** 0.5))
+        answers = [None] * 3
+
+        def upload(i):
+            answers[i] = post(server, big, {})
+
+        threads = [threading.Thread(target=upload, args=(i,)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert [answer[0] for answer in answers] == [200] * 3, [answer[2][:200] for answer in answers]
+        assert post(server, png_header(8000, 8000), {})[0] == 413
+        assert request(server, "GET", "/info")[0] == 200 and process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(10)
