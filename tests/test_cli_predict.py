@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from builders import CIFAR_CLASSES as CIFAR
 from builders import DIGITS, write_idx, write_linear_model
 from scratchnet import cli
-from scratchnet.commands.predict import prepare_image
+from scratchnet.data.pictures import prepare_image
 from scratchnet.data.handwriting import prepare_digit
 from scratchnet.train.modelfile import load_model
 

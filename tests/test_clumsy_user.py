@@ -138,7 +138,7 @@ def test_evaluate_digits_must_be_sensible(tmp_path, capsys):
 
 def test_a_crop_padding_larger_than_the_image_is_refused(tiny_mnist, tmp_path, capsys):
     assert main(train_args(tiny_mnist, tmp_path / "run", "--augment", "crop", "--crop-padding", "100000")) == 2
-    assert "crop_padding 100000 is not smaller than the mnist images (28x28)" in error_of(capsys)
+    assert "--crop-padding 100000 is not smaller than the mnist images (28x28)" in error_of(capsys)
 
 
 def test_an_empty_dataset_says_it_holds_no_images(tmp_path, capsys):

@@ -45,7 +45,8 @@ from threadpoolctl import threadpool_limits
 
 from .. import data, nn
 from ..random import default_generator
-from .budget import check_first_epoch, format_duration, planned_epochs
+from ..terminal import format_duration
+from .budget import check_first_epoch, planned_epochs
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .ema import WeightAverage
@@ -102,8 +103,8 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: ReportWriter | None
 def _fit(config: TrainConfig, run_dir: Path, quiet: bool, report: ReportWriter | None, on_epoch_end) -> RunResult:
     with _settings_checked():
         if (run_dir / CONFIG).exists():
-            raise ValueError(f"{run_dir} already holds a run; continue it with resume ({run_dir}) "
-                             "or choose another output directory")
+            raise ValueError(f"{run_dir} already holds a run; continue it with `scratchnet train --resume {run_dir}` "
+                             f"(in Python: resume({str(run_dir)!r})) or choose another output directory (--out)")
         config = TrainConfig.from_dict({**config.to_dict(), "out": str(run_dir)})
         session = prepare(config, run_dir, quiet)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -194,6 +195,7 @@ def _run(session: Session, state: TrainingState, report: ReportWriter | None, on
     """The epochs from ``state.epoch + 1`` on, then the test set; Ctrl-C says how to resume."""
     config = session.config
     session.say(describe(session))
+    session.say(str(session.model.summary(session.batches.x.shape[1:], session.batches.batch_size)))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if config.threads and config.threads > cores:
@@ -258,7 +260,7 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         model.load_state_dict(state.best_model)
     elif session.ema is not None:
         model.load_state_dict(session.ema.state)
-    outputs = model_outputs(model, session.x_test, session.preprocess, tta=config.tta)
+    outputs = model_outputs(model, session.x_test, session.preprocess, tta=config.tta, progress=not session.quiet)
     scores = score(session.spec, outputs, session.y_test, ds.classes, session.loss_fn, session.loss_name)
     save_model(run_dir / MODEL, model, session.spec, session.preprocess, ds.classes, ds.image_shape, ds.name,
                extra={"loss": session.loss_name, "best_epoch": state.best_epoch})
