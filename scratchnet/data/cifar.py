@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetFileError
+from .errors import DatasetFileError, file_problem
 
 ARCHIVE = "cifar-10-binary.tar.gz"
 FOLDER = "cifar-10-batches-bin"
@@ -52,9 +52,9 @@ def _member_bytes(path: Path) -> dict[str, bytes]:
 
 
 def _check_regular(path: Path) -> None:
-    if not path.is_file():
-        raise DatasetFileError(f"{path}: not a regular file or folder (a pipe or device?); expected {ARCHIVE} "
-                               f"or its extracted {FOLDER}")
+    problem = file_problem(path)
+    if problem:
+        raise DatasetFileError(f"{path} {problem}; expected {ARCHIVE} or its extracted {FOLDER}")
 
 
 def _check_size(size: int, where: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetFileError
+from .errors import DatasetFileError, file_problem
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
@@ -25,19 +25,13 @@ MAX_EXPANSION = 200  # a gzip may hold at most 200x its size (MNIST's hold ~5x; 
 _CHUNK = 1 << 20
 
 
-def check_regular_file(path: Path) -> None:
-    """DatasetFileError unless ``path`` is a regular file (a folder, FIFO or device is none)."""
-    if not path.exists():
-        raise DatasetFileError(f"{path}: no such file")
-    if not path.is_file():
-        raise DatasetFileError(f"{path}: not a regular file (a folder, pipe or device); expected an IDX file")
-
-
 @contextlib.contextmanager
 def _open_idx(path: Path):
     """The file's byte stream, decompressing it if it is gzip (told by its first bytes, not
     its name), and its compressed size (None for a raw file); gzip errors -> DatasetFileError."""
-    check_regular_file(path)
+    problem = file_problem(path)
+    if problem:
+        raise DatasetFileError(f"{path} {problem}; expected an IDX file")
     try:
         with open(path, "rb") as raw:
             if raw.read(2) != _GZIP_MAGIC:

@@ -183,14 +183,14 @@ def open_drawing(data: bytes) -> Image.Image:
     return image
 
 
-_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
-
-
 def host_name(host: str) -> str:
     """The name in a ``Host`` header, without its port: "[::1]:8000" -> "[::1]", "a:80" -> "a"."""
     if host.startswith("["):
         return host[: host.find("]") + 1]
     return host.split(":", 1)[0] if host.count(":") == 1 else host
+
+
+_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
 
 
 def without_reprs(message: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.errors import file_problem
 from .runfiles import atomic_file
 
 
@@ -48,7 +49,9 @@ def load_npz(path: str | Path, expected: str, names=None,
     (pickles) are refused, and a member named in ``shapes`` must have that shape.
     """
     path = Path(path)
-    check_regular_file(path, expected)
+    problem = file_problem(path)
+    if problem:
+        raise ValueError(f"{path} {problem}; expected {expected}")
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic == b"\x93NUMPY":
@@ -71,14 +74,6 @@ def npz_names(path: str | Path) -> list[str]:
     """The names of the arrays in a ``.npz`` archive that ``load_npz`` has accepted."""
     with zipfile.ZipFile(path) as archive:
         return [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
-
-
-def check_regular_file(path: Path, expected: str) -> None:
-    """ValueError unless ``path`` is a regular file (not missing, a folder, a FIFO or a device)."""
-    if not path.exists():
-        raise ValueError(f"{path} does not exist; expected {expected}")
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file (a folder, pipe or device); expected {expected}")
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, expected: str,
