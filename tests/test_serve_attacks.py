@@ -77,6 +77,10 @@ def test_a_foreign_origin_is_refused(server, origin):
     assert status == 403 and "other pages" in error_of(answer)
 
 
+def test_a_dropped_file_of_unknown_type_is_accepted(server):
+    assert post(server, digit_png(), {"Content-Type": "application/octet-stream"})[0] == 200
+
+
 def test_the_page_s_own_origin_is_accepted(server):
     host, port = server.server_address[:2]
     assert post(server, digit_png(), {"Origin": f"http://{host}:{port}"})[0] == 200

@@ -20,8 +20,9 @@ Any web page the user visits can send requests to 127.0.0.1, so the server defen
   * DNS rebinding: a ``Host`` header must be an IP address, ``localhost`` or the name the
     server was bound to (a rebinding page reaches us under its own domain name), and an
     ``Origin`` header, when a browser sends one, must be this server's own.
-  * Cross-site "simple" requests: POST takes ``application/json`` or ``image/*`` only; both
-    make a browser ask first (a CORS preflight), which this server never grants.
+  * Cross-site "simple" requests: POST takes ``application/json``, ``image/*`` or
+    ``application/octet-stream`` (a dropped file of unknown type) only; each makes a browser
+    ask first (a CORS preflight), which this server never grants.
   * Exhaustion: every connection has a socket timeout and a body deadline, at most
     ``max_connections`` are served at once (the next get 503), and images are decoded under
     a semaphore, refused above ``MAX_DRAWING_PIXELS`` from their header, and reduced with
@@ -55,6 +56,7 @@ REQUEST_TIMEOUT = 10.0  # seconds a connection may stay silent, and the most a r
 MAX_CONNECTIONS = 32  # connections served at once; more get 503 at once instead of a thread each
 DECODE_SLOTS = 2  # images decoded at once (each may hold MAX_DRAWING_PIXELS * 4 bytes for a moment)
 DIGIT_SHAPE = (1, 28, 28)
+POST_TYPES = ("application/json", "image/", "application/octet-stream")  # none of them CORS-safelisted
 STATIC_FILES = {  # URL path -> (file in static/, Content-Type); nothing else is served
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -315,11 +317,11 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
             raise RequestError(HTTPStatus.NOT_FOUND, f"nothing to POST to at {path}; use /predict")
         length = self._body_length()
         content_type = self.headers.get("Content-Type", "")
-        if not content_type.startswith(("application/json", "image/")):
+        if not content_type.startswith(POST_TYPES):
             self.close_connection = True
             raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                                f"Content-Type {content_type or '(none)'} is not accepted; POST an image (image/png, "
-                               "image/jpeg, ...) or application/json {\"image\": data URI}")
+                               "image/jpeg, ..., application/octet-stream) or application/json {\"image\": data URI}")
         body = self._read_exactly(length)
         image_bytes = image_bytes_from_body(body, content_type)
         self._send_json(self.server.predict(image_bytes))
