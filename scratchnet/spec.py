@@ -81,7 +81,12 @@ def load_spec(path: str | Path) -> dict:
         raise ValueError(f"model file {path} must end in .json or .toml (a spec of layers), got {path.suffix!r}")
     if not path.is_file():
         raise ValueError(f"model file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"model file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except MemoryError:
+        raise ValueError(f"model file {path} is too large for the memory free (a spec is a few KB)") from None
     try:
         spec = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as err:

@@ -211,7 +211,7 @@ layer_args = st.dictionaries(
 
 
 @st.composite
-def spec_texts(draw) -> tuple[str, str]:
+def spec_files(draw) -> tuple[str, bytes]:
     from scratchnet.spec import layer_types
 
     layers = draw(st.lists(st.builds(lambda kind, args: {"type": kind, **args},
@@ -221,18 +221,18 @@ def spec_texts(draw) -> tuple[str, str]:
     nested = draw(st.integers(0, 3))
     if nested == 3:
         text = "[" * 100_000 + "]" * 100_000
-    return draw(st.sampled_from([".json", ".toml"])), draw(st.one_of(st.just(text), st.text(max_size=40)))
+    raw = draw(st.one_of(st.just(text.encode()), st.text(max_size=40).map(str.encode), st.binary(max_size=40)))
+    return draw(st.sampled_from([".json", ".toml"])), raw
 
 
 def fuzz_spec() -> None:
     from scratchnet.spec import build_model, load_spec
 
     @SETTINGS
-    @given(spec_texts())
-    def check(suffix_and_text):
-        suffix, text = suffix_and_text
-        path = WORK / f"model{suffix}"
-        path.write_text(text, encoding="utf-8")
+    @given(spec_files())
+    def check(suffix_and_raw):
+        suffix, raw = suffix_and_raw
+        path = write(f"model{suffix}", raw)
         try:
             build_model(load_spec(path))
         except ValueError as err:

@@ -107,6 +107,13 @@ def test_broken_spec_files_get_a_message(tmp_path, text, message):
         build_model(load_spec(path))
 
 
+def test_a_binary_spec_file_gets_a_message(tmp_path):
+    path = tmp_path / "model.toml"
+    path.write_bytes(b"\xff\xfe[[layers]]")
+    with pytest.raises(ValueError, match="is not UTF-8 text"):
+        load_spec(path)
+
+
 # ---- command-line arguments -----------------------------------------------------------------
 
 def test_out_pointing_at_a_file_is_a_usage_error(tiny_mnist, tmp_path, capsys):

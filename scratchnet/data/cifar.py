@@ -79,11 +79,14 @@ def _records(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
 def read_cifar10(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test) from the binary archive or its extracted folder."""
     path = Path(path)
-    files = _member_bytes(path)
-    train = [_records(files[name], f"{path}:{name}") for name in TRAIN_FILES]
-    x_test, y_test = _records(files[TEST_FILE], f"{path}:{TEST_FILE}")
-    x_train = np.concatenate([x for x, _ in train])
-    y_train = np.concatenate([y for _, y in train])
+    try:
+        files = _member_bytes(path)
+        train = [_records(files[name], f"{path}:{name}") for name in TRAIN_FILES]
+        x_test, y_test = _records(files[TEST_FILE], f"{path}:{TEST_FILE}")
+        x_train = np.concatenate([x for x, _ in train])
+        y_train = np.concatenate([y for _, y in train])
+    except MemoryError:
+        raise DatasetFileError(f"{path}: too large for the memory free on this computer") from None
     return x_train, y_train, x_test.copy(), y_test
 
 

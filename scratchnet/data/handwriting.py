@@ -98,6 +98,8 @@ def open_image(source: str | Path | bytes, max_pixels: int | None = None) -> Ima
             raise ValueError(f"{name}: no such file") from None
         if isinstance(err, (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError)):
             raise ValueError(f"{name} is not an image Pillow can read (PNG, JPEG, ...): {err}") from None
+        if isinstance(err, MemoryError):
+            raise ValueError(f"{name} is too large to decode in the memory free on this computer") from None
         raise
     return image
 
