@@ -1,6 +1,6 @@
 """Engine benchmark (issue 2): scratchnet vs PyTorch training throughput, same run.
 
-    python benchmarks/engine.py [--threads N] [--seconds S] [--rounds R] [--quick] [--json PATH]
+    python benchmarks/engine.py [--threads N] [--seconds S] [--rounds R] [--quick] [--keep-environment] [--json PATH]
 
 Workloads: MLP 784-256-128-10 at batch 64 and at batch 1 (SGD), and the Fashion-MNIST
 CNN3-512-0.1 of SEEDS.md 002 at batch 500 (Adam). Prints samples/s of both frameworks,
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     suite.add_arguments(parser)
     args = parser.parse_args(argv)
     settings = suite.settings_from(args)
-    with Servers() as servers:
+    with Servers(settings.keep_environment) as servers:
         report = suite.run_suite([workloads.WORKLOADS[name] for name in ENGINE_WORKLOADS], settings, servers)
     tables.print_report(report)
     tables.write_json(args.json, report)

@@ -8,6 +8,12 @@ child. The child limits the thread pools (``threadpoolctl.threadpool_limits(n)``
 time of steps and reports samples/s and its own peak RSS (``ru_maxrss``). Forking after the
 import keeps the import cost out of each measurement while every measurement still has
 its own address space, so the peak RSS of one workload is not inflated by another.
+
+The servers measure what a user's machine does: they start without ``OPENBLAS_CORETYPE`` and
+``OPENBLAS_L2_SIZE``, which some machines (this project's among them) set to force OpenBLAS
+onto other CPU kernels than it would choose; ``keep_environment=True`` (the scripts'
+``--keep-environment``) measures with the environment as it is. Nothing outside the
+measuring processes changes.
 """
 from __future__ import annotations
 
@@ -23,6 +29,18 @@ from runners import FRAMEWORK_LABELS, MEASUREMENTS, accuracy_epochs
 from workloads import REPO
 
 RESULT_PREFIX = "RESULT "
+# Variables that override OpenBLAS's own choice of CPU kernels and cache size; users do not set them.
+MACHINE_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def measuring_environment(framework: str, keep_environment: bool = False) -> dict[str, str]:
+    """The environment of ``framework``'s server: this one without MACHINE_OVERRIDES (unless
+    ``keep_environment``), plus the BLAS settings the scratchnet command runs with (runtime.py)."""
+    env = {key: value for key, value in os.environ.items() if keep_environment or key not in MACHINE_OVERRIDES}
+    if framework == "scratchnet":
+        from scratchnet.runtime import blas_environment
+        env.update(blas_environment())
+    return env
 
 
 def _measure_in_child(framework: str, request: dict, conn) -> None:
@@ -117,6 +135,10 @@ def serve(framework: str) -> None:
         import sklearn.neural_network  # noqa: F401 (imported before forking)
     elif framework == "torch":
         import torch  # noqa: F401
+    elif framework == "torch-mallopt":
+        import torch  # noqa: F401
+        from scratchnet.runtime import keep_freed_memory  # the package's import applies it; say so explicitly
+        keep_freed_memory()
     else:
         import scratchnet.nn  # noqa: F401
     session = None
@@ -142,12 +164,9 @@ def serve(framework: str) -> None:
 class Server:
     """The parent's handle on one framework's server process."""
 
-    def __init__(self, framework: str):
+    def __init__(self, framework: str, keep_environment: bool = False):
         self.framework = framework
-        env = dict(os.environ)
-        if framework == "scratchnet":  # the BLAS settings the scratchnet command runs with (runtime.py)
-            from scratchnet.runtime import blas_environment
-            env.update(blas_environment())
+        env = measuring_environment(framework, keep_environment)
         self.process = subprocess.Popen([sys.executable, __file__, "serve", framework], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
 
@@ -173,12 +192,13 @@ class Server:
 class Servers:
     """One server per framework, started on first use and shared by every measurement."""
 
-    def __init__(self):
+    def __init__(self, keep_environment: bool = False):
         self._servers: dict[str, Server] = {}
+        self.keep_environment = keep_environment
 
     def request(self, framework: str, request: dict) -> dict:
         if framework not in self._servers:
-            self._servers[framework] = Server(framework)
+            self._servers[framework] = Server(framework, self.keep_environment)
         return self._servers[framework].request(request)
 
     def __enter__(self) -> "Servers":
@@ -189,10 +209,8 @@ class Servers:
             server.close()
 
 
-
-
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "serve" or sys.argv[2] not in FRAMEWORK_LABELS:
-        raise SystemExit("usage: python benchmarks/isolation.py serve {scratchnet,torch,sklearn} "
+        raise SystemExit("usage: python benchmarks/isolation.py serve {scratchnet,torch,torch-mallopt,sklearn} "
                          "(started by benchmarks/engine.py and benchmarks/performance.py)")
     serve(sys.argv[2])

@@ -1,10 +1,12 @@
 """Full performance suite (issue 6): scratchnet vs PyTorch (and scikit-learn) on the CPU.
 
     python benchmarks/performance.py [--only NAME,...] [--time-to-accuracy] [--threads N]
-                                     [--seconds S] [--rounds R] [--quick] [--json PATH]
+                                     [--seconds S] [--rounds R] [--quick] [--keep-environment] [--json PATH]
 
 Workloads (names for --only): mlp-b64 (also against scikit-learn's MLPClassifier),
-mlp-b1, mlp-infer-b1000, cnn3-512-0.1, lenet5, dense10k. --time-to-accuracy adds the
+mlp-b1, mlp-infer-b1000, cnn3-512-0.1, cnn3-512-0.1-pad1, lenet5, dense10k, resnet20.
+Each is measured against PyTorch as users run it and against PyTorch given scratchnet's
+glibc malloc settings. --time-to-accuracy adds the
 time each framework needs to reach --target test accuracy on Fashion-MNIST with the same
 recipe: CNN3-512-0.1, Adam with a cosine schedule over --max-epochs, batch --accuracy-batch
 (minutes). See benchmarks/README.md for how each figure is measured.
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         except DatasetNotFoundError as err:
             parser.error(f"--time-to-accuracy trains on Fashion-MNIST, which is not on this machine: {err}")
 
-    with Servers() as servers:
+    with Servers(settings.keep_environment) as servers:
         report = suite.run_suite([workloads.WORKLOADS[name] for name in args.only], settings, servers)
         if args.time_to_accuracy:
             report["time_to_accuracy"] = suite.run_time_to_accuracy(settings, servers, fashion, args.target,

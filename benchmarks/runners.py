@@ -12,7 +12,10 @@ import numpy as np
 
 from workloads import SEED, Workload, batches, build_model, load_arrays, step_gemm_flops
 
-FRAMEWORK_LABELS = {"scratchnet": "scratchnet", "torch": "PyTorch", "sklearn": "scikit-learn"}
+# "torch-mallopt" is PyTorch in a process given scratchnet's glibc malloc settings (scratchnet/runtime.py),
+# so that the engine's own speed can be told apart from the allocator's; "torch" is PyTorch as users run it.
+FRAMEWORK_LABELS = {"scratchnet": "scratchnet", "torch": "PyTorch", "torch-mallopt": "PyTorch + mallopt",
+                    "sklearn": "scikit-learn"}
 
 
 class ScratchnetRunner:
@@ -27,7 +30,7 @@ class ScratchnetRunner:
         self.model = build_model(nn, workload.layers)
         np.savez(weights, **self.model.state_dict())  # PyTorch starts from these weights
         self.loss_fn = nn.CrossEntropyLoss()
-        self.optimizer = getattr(optim, workload.optimizer)(self.model.parameters(), lr=workload.lr) \
+        self.optimizer = getattr(optim, workload.optimizer)(self.model.parameters(), **workload.optimizer_options) \
             if workload.training else None
         self.schedule = optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=workload.cosine_epochs) \
             if workload.cosine_epochs else None
@@ -65,8 +68,8 @@ class TorchRunner:
         if weights.exists():
             self._load(weights)
         self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.optimizer = getattr(torch.optim, workload.optimizer)(self.model.parameters(), lr=workload.lr) \
-            if workload.training else None
+        self.optimizer = getattr(torch.optim, workload.optimizer)(self.model.parameters(),
+                                                                  **workload.optimizer_options) if workload.training else None
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=workload.cosine_epochs) \
             if workload.cosine_epochs else None
         self.model.train(workload.training)
@@ -98,7 +101,7 @@ class TorchRunner:
         return logits.numpy()
 
 
-RUNNERS = {"scratchnet": ScratchnetRunner, "torch": TorchRunner}
+RUNNERS = {"scratchnet": ScratchnetRunner, "torch": TorchRunner, "torch-mallopt": TorchRunner}
 
 
 def peak_rss_mib() -> float:
@@ -176,7 +179,17 @@ def gemm_fraction(samples_per_s: float, workload: Workload, request: dict) -> di
     """This machine's sgemm GFLOP/s measured right after the workload, in the same process
     and conditions, and the fraction of it the workload's GEMM FLOPs reached."""
     gflops = sgemm_gflops(*((256, 0.02) if request["quick"] else (1024, 0.3)))
-    return {"sgemm_gflops": gflops, "gemm_fraction": samples_per_s * step_gemm_flops(workload) / (gflops * 1e9)}
+    return {"sgemm_gflops": gflops, "gemm_fraction": samples_per_s * step_gemm_flops(workload) / (gflops * 1e9),
+            "blas_architecture": blas_architecture()}
+
+
+def blas_architecture() -> str:
+    """The CPU kernels NumPy's BLAS runs: OpenBLAS's ``architecture`` as threadpoolctl reports it
+    (e.g. "SkylakeX", or "Haswell" when OPENBLAS_CORETYPE forces it), else the BLAS's name."""
+    from threadpoolctl import threadpool_info
+
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    return (blas[0].get("architecture") or blas[0]["internal_api"]) if blas else "unknown"
 
 
 def accuracy_epochs(framework: str, request: dict):

@@ -22,6 +22,10 @@ from tables import machine_description
 from workloads import (ACCURACY_BATCH, Workload, accuracy_recipe, as_inputs, sample_pool, save_arrays,
                        step_gemm_flops)
 
+# PyTorch as users run it, then PyTorch with scratchnet's allocator settings (runners.FRAMEWORK_LABELS).
+TORCH_FRAMEWORKS = ("torch", "torch-mallopt")
+
+
 @dataclass(frozen=True)
 class Settings:
     """How long and how wide to measure. ``quick`` shrinks everything for the smoke test."""
@@ -30,6 +34,7 @@ class Settings:
     seconds: float = 3.0
     rounds: int = 2
     quick: bool = False
+    keep_environment: bool = False
 
     @property
     def warmup_seconds(self) -> float:
@@ -47,14 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="tiny batches and timings: checks that everything runs (seconds in all)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--keep-environment", action="store_true",
+                        help="measure with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as this environment sets them "
+                             "(default: removed in the measuring processes, as on a user's machine)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.threads < 1 or args.seconds <= 0 or args.rounds < 1:
         raise SystemExit("benchmarks: --threads and --rounds must be >= 1 and --seconds > 0")
     if args.quick:
-        return Settings(threads=args.threads, seconds=0.05, rounds=1, quick=True)
-    return Settings(threads=args.threads, seconds=args.seconds, rounds=args.rounds)
+        return Settings(threads=args.threads, seconds=0.05, rounds=1, quick=True,
+                        keep_environment=args.keep_environment)
+    return Settings(threads=args.threads, seconds=args.seconds, rounds=args.rounds,
+                    keep_environment=args.keep_environment)
 
 
 def quick_version(workload: Workload) -> Workload:
@@ -78,10 +88,23 @@ def run_suite(workloads: list[Workload], settings: Settings, servers: Servers) -
             rows.append(_measure_workload(workload, servers, settings, Path(tmp) / workload.name))
             print(f"  measured {workload.title}", file=sys.stderr)
     sgemm = [r["sgemm_gflops"] for row in rows for r in row["results"].values() if "sgemm_gflops" in r]
+    kernels = sorted({r["blas_architecture"] for row in rows for r in row["results"].values()
+                      if "blas_architecture" in r})
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_description(),
             "threads": settings.threads, "seconds": settings.seconds, "rounds": settings.rounds,
             "quick": settings.quick, "sgemm_gflops_range": [min(sgemm, default=0.0), max(sgemm, default=0.0)],
+            "blas_architecture": kernels, "environment": environment_note(settings.keep_environment),
             "rows": rows}
+
+
+def environment_note(keep_environment: bool) -> str:
+    """What the measuring processes saw of the variables that override OpenBLAS's choice of kernels."""
+    from isolation import MACHINE_OVERRIDES
+
+    present = [f"{key}={os.environ[key]}" for key in MACHINE_OVERRIDES if key in os.environ]
+    if not present:
+        return "no OpenBLAS overrides in the environment"
+    return ("kept " if keep_environment else "removed ") + ", ".join(present)
 
 
 def _measure_workload(workload: Workload, servers: Servers, settings: Settings, folder: Path) -> dict:
@@ -90,14 +113,21 @@ def _measure_workload(workload: Workload, servers: Servers, settings: Settings, 
                "weights": str(folder / "weights.npz"), "threads": settings.threads,
                "seconds": settings.seconds, "warmup_seconds": settings.warmup_seconds, "quick": settings.quick}
     # scratchnet first in every round: it writes the initial weights PyTorch loads.
-    frameworks = ["scratchnet", "torch"] + (["sklearn"] if workload.sklearn else [])
+    frameworks = ["scratchnet", *TORCH_FRAMEWORKS] + (["sklearn"] if workload.sklearn else [])
     rounds = {name: [] for name in frameworks}
     for _ in range(settings.rounds):
         for name in frameworks:
             rounds[name].append(servers.request(name, request))
     return {"name": workload.name, "title": workload.title, "data": source, "batch": workload.batch,
             "training": workload.training, "gemm_flops_per_sample": step_gemm_flops(workload),
-            "results": {name: best_round(results) for name, results in rounds.items()}}
+            "results": {name: best_round(results) for name, results in rounds.items()},
+            "ratio_per_round": {name: round_ratios(rounds["scratchnet"], rounds[name]) for name in TORCH_FRAMEWORKS}}
+
+
+def round_ratios(ours: list[dict], theirs: list[dict]) -> list[float]:
+    """scratchnet's samples/s over the other framework's, round by round (the spread under drifting load)."""
+    return [a["samples_per_s"] / b["samples_per_s"] for a, b in zip(ours, theirs)
+            if "samples_per_s" in a and "samples_per_s" in b]
 
 
 def best_round(results: list[dict]) -> dict:

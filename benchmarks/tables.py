@@ -27,21 +27,31 @@ def _fmt(value, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _ratio(a, b) -> str:
+    return _fmt(a / b if a and b else None, ".2f")
+
+
+def _spread(ratios: list[float]) -> str:
+    return f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "–"
+
+
 def throughput_table(report: dict) -> str:
-    """The results as a Markdown table (readable as plain text too)."""
-    header = ["workload", "data", "scratchnet samples/s", "PyTorch samples/s", "ratio",
-              "sklearn samples/s", "ratio vs sklearn", "peak RSS scratchnet MiB", "peak RSS PyTorch MiB",
-              "GEMM peak % scratchnet", "GEMM peak % PyTorch"]
+    """The results as a Markdown table (readable as plain text too). "ratio" is best round against
+    best round; "per round" is the spread of the ratios of rounds measured back to back."""
+    header = ["workload", "data", "scratchnet samples/s", "PyTorch samples/s", "ratio", "per round",
+              "PyTorch + mallopt samples/s", "ratio vs + mallopt", "sklearn samples/s", "ratio vs sklearn",
+              "peak RSS scratchnet MiB", "peak RSS PyTorch MiB", "GEMM peak % scratchnet", "GEMM peak % PyTorch"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in report["rows"]:
         res = row["results"]
-        sn, pt, sk = (res.get(name, {}) for name in ("scratchnet", "torch", "sklearn"))
-        rate = {name: r.get("samples_per_s") for name, r in (("sn", sn), ("pt", pt), ("sk", sk))}
+        sn, pt, pm, sk = (res.get(name, {}) for name in ("scratchnet", "torch", "torch-mallopt", "sklearn"))
+        rate = {name: r.get("samples_per_s") for name, r in (("sn", sn), ("pt", pt), ("pm", pm), ("sk", sk))}
+        per_round = row.get("ratio_per_round", {})
         cells = [
             row["title"], row["data"], _fmt(rate["sn"], ",.0f"), _fmt(rate["pt"], ",.0f"),
-            _fmt(rate["sn"] / rate["pt"] if rate["sn"] and rate["pt"] else None, ".2f"),
-            _fmt(rate["sk"], ",.0f"),
-            _fmt(rate["sn"] / rate["sk"] if rate["sn"] and rate["sk"] else None, ".2f"),
+            _ratio(rate["sn"], rate["pt"]), _spread(per_round.get("torch", [])),
+            _fmt(rate["pm"], ",.0f"), _ratio(rate["sn"], rate["pm"]),
+            _fmt(rate["sk"], ",.0f"), _ratio(rate["sn"], rate["sk"]),
             _fmt(sn.get("peak_rss_mib"), ".0f"), _fmt(pt.get("peak_rss_mib"), ".0f"),
             _fmt(100 * sn["gemm_fraction"] if "gemm_fraction" in sn else None, ".1f"),
             _fmt(100 * pt["gemm_fraction"] if "gemm_fraction" in pt else None, ".1f"),
@@ -56,9 +66,11 @@ def report_header(report: dict) -> str:
     low, high = report["sgemm_gflops_range"]
     mode = "QUICK MODE (tiny batches, timings meaningless)" if report["quick"] else \
         f"best of {report['rounds']} alternating rounds of {report['seconds']:g} s each"
+    kernels = ", ".join(report.get("blas_architecture", [])) or "unknown"
     return (f"{report['date']} on {report['machine']}\n"
-            f"threads: {report['threads']}; {mode}; NumPy sgemm measured after each measurement: "
-            f"{low:.1f} to {high:.1f} GFLOP/s")
+            f"threads: {report['threads']}; {mode}\n"
+            f"NumPy's OpenBLAS ran its {kernels} kernels ({report.get('environment', '')}); "
+            f"sgemm peak measured after each measurement: {low:.1f} to {high:.1f} GFLOP/s")
 
 
 def accuracy_table(report: dict) -> str:

@@ -23,14 +23,21 @@ DATASET_FOLDERS = {"mnist": "mnist-10k", "fashion-mnist": "fashion-mnist"}
 # --------------------------------------------------------------------------------------
 # Workloads
 # --------------------------------------------------------------------------------------
-# A layer is (torch.nn class name, *positional args): built the same way from
-# scratchnet.nn and torch.nn, which share names and argument order.
+# A layer is (torch.nn class name, *positional args[, {keyword args}]): built the same way
+# from scratchnet.nn and torch.nn, which share names and argument order. "BasicBlock" is the
+# user-written residual block of residual.py (in_channels, out_channels, stride).
 MLP_LAYERS = (("Linear", 784, 256), ("ReLU",), ("Linear", 256, 128), ("ReLU",), ("Linear", 128, 10))
 CNN3_512_LAYERS = (  # SEEDS.md 002, CNNk-n-p with k=3, n=512, p=0.1
     ("Conv2d", 1, 32, 3), ("BatchNorm2d", 32), ("ReLU",), ("MaxPool2d", 2),
     ("Conv2d", 32, 64, 3), ("BatchNorm2d", 64), ("ReLU",), ("MaxPool2d", 2),
     ("Flatten",), ("Dropout", 0.1), ("ReLU",),
     ("Linear", 1600, 512), ("ReLU",), ("Dropout", 0.1), ("Linear", 512, 10),
+)
+CNN3_512_PAD1_LAYERS = (  # the same with padding=1, the common tutorial default: 28 -> 14 -> 7
+    ("Conv2d", 1, 32, 3, {"padding": 1}), ("BatchNorm2d", 32), ("ReLU",), ("MaxPool2d", 2),
+    ("Conv2d", 32, 64, 3, {"padding": 1}), ("BatchNorm2d", 64), ("ReLU",), ("MaxPool2d", 2),
+    ("Flatten",), ("Dropout", 0.1), ("ReLU",),
+    ("Linear", 3136, 512), ("ReLU",), ("Dropout", 0.1), ("Linear", 512, 10),
 )
 LENET5_LAYERS = (  # SEEDS.md 001 3(b), with the ReLUs of PyTorch's CIFAR tutorial net
     ("Conv2d", 3, 6, 5), ("ReLU",), ("MaxPool2d", 2),
@@ -40,6 +47,14 @@ LENET5_LAYERS = (  # SEEDS.md 001 3(b), with the ReLUs of PyTorch's CIFAR tutori
 DENSE10K_LAYERS = (  # SEEDS.md 001 3(a): at least 10,000 neurons in one hidden layer
     ("Conv2d", 3, 3, 5), ("ReLU",), ("Flatten",),
     ("Linear", 2352, 10000), ("ReLU",), ("Linear", 10000, 10),
+)
+
+RESNET20_LAYERS = (  # He et al. 2016, 4.2: 6n+2 layers with n = 3 (see residual.py)
+    ("Conv2d", 3, 16, 3, {"padding": 1, "bias": False}), ("BatchNorm2d", 16), ("ReLU",),
+    *(("BasicBlock", 16, 16, 1),) * 3,
+    ("BasicBlock", 16, 32, 2), *(("BasicBlock", 32, 32, 1),) * 2,
+    ("BasicBlock", 32, 64, 2), *(("BasicBlock", 64, 64, 1),) * 2,
+    ("AvgPool2d", 8), ("Flatten",), ("Linear", 64, 10),
 )
 
 
@@ -52,6 +67,7 @@ class Workload:
     for random data of ``input_shape``. ``sklearn`` adds scikit-learn's MLPClassifier
     (which only fits MLPs) to the comparison. ``cosine_epochs`` (time to accuracy) anneals the
     learning rate from ``lr`` to 0 over that many epochs (``CosineAnnealingLR``, stepped per epoch).
+    ``momentum`` is SGD's (None: the optimiser's default).
     """
 
     name: str
@@ -64,10 +80,16 @@ class Workload:
     dataset: str | None = None
     sklearn: bool = False
     cosine_epochs: int | None = None
+    momentum: float | None = None
 
     @property
     def training(self) -> bool:
         return self.optimizer is not None
+
+    @property
+    def optimizer_options(self) -> dict:
+        """Keyword arguments of the optimiser, the same in both frameworks."""
+        return {"lr": self.lr, **({"momentum": self.momentum} if self.momentum is not None else {})}
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -87,9 +109,13 @@ WORKLOADS = {w.name: w for w in (
              None, 0.0, "mnist"),
     Workload("cnn3-512-0.1", "CNN3-512-0.1, batch 500, Adam", CNN3_512_LAYERS, (1, 28, 28), 500, "Adam", 1e-3,
              "fashion-mnist"),
+    Workload("cnn3-512-0.1-pad1", "CNN3-512-0.1 with padding=1, batch 500, Adam", CNN3_512_PAD1_LAYERS, (1, 28, 28),
+             500, "Adam", 1e-3, "fashion-mnist"),
     Workload("lenet5", "LeNet-5 3x32x32, batch 64, SGD", LENET5_LAYERS, (3, 32, 32), 64, "SGD", 0.01),
     Workload("dense10k", "Dense 10,000-unit CIFAR net, batch 64, Adagrad", DENSE10K_LAYERS, (3, 32, 32), 64,
              "Adagrad", 0.01),
+    Workload("resnet20", "ResNet-20 (user-written block) 3x32x32, batch 128, SGD momentum 0.9", RESNET20_LAYERS,
+             (3, 32, 32), 128, "SGD", 0.1, momentum=0.9),
 )}
 
 # Time to accuracy: the CNN3-512-0.1 architecture on all of Fashion-MNIST, Adam with the learning
@@ -103,30 +129,58 @@ def accuracy_recipe(batch: int = ACCURACY_BATCH, epochs: int = ACCURACY_EPOCHS) 
                     "epochs", CNN3_512_LAYERS, (1, 28, 28), batch, "Adam", 1e-3, "fashion-mnist", cosine_epochs=epochs)
 
 
+def split_args(args: tuple) -> tuple[tuple, dict]:
+    """A layer spec's arguments as (positional, keyword)."""
+    if args and isinstance(args[-1], dict):
+        return tuple(args[:-1]), dict(args[-1])
+    return tuple(args), {}
+
+
 def build_model(nn, layers):
     """``nn.Sequential`` of ``layers`` from ``nn`` (the module ``scratchnet.nn`` or ``torch.nn``)."""
-    return nn.Sequential(*(getattr(nn, name)(*args) for name, *args in layers))
+    from residual import basic_block
+
+    def build(name, *args):
+        positional, keyword = split_args(args)
+        if name == "BasicBlock":
+            return basic_block(nn, *positional)
+        return getattr(nn, name)(*positional, **keyword)
+
+    return nn.Sequential(*(build(*layer) for layer in layers))
+
+
+def conv_gemm(shape: tuple, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0) -> tuple[int, tuple]:
+    """FLOPs and output shape of a Conv2d(cin, cout, k, stride, padding) on one (C, H, W) sample:
+    a (Ho·Wo × cin·k·k)·(cin·k·k × cout) GEMM."""
+    ho, wo = ((size + 2 * padding - k) // stride + 1 for size in shape[1:])
+    return 2 * ho * wo * cin * k * k * cout, (cout, ho, wo)
 
 
 def forward_gemm_flops(layers, input_shape) -> int:
     """Multiply-add FLOPs (2·M·N·K per GEMM) of one sample's forward pass through the
-    Linear and Conv2d layers; other layers are counted as free.
+    Linear and Conv2d layers (and those inside residual blocks); other layers are counted as free.
 
-    A Linear(in, out) is one (1×in)·(in×out) GEMM; a Conv2d(cin, cout, k) (stride 1, no
-    padding, as in every workload here) is a (Ho·Wo × cin·k·k)·(cin·k·k × cout) GEMM.
+    A Linear(in, out) is one (1×in)·(in×out) GEMM; a Conv2d is ``conv_gemm``'s GEMM.
     """
     shape, flops = tuple(input_shape), 0
     for name, *args in layers:
+        positional, keyword = split_args(args)
         if name == "Linear":
-            flops += 2 * args[0] * args[1]
-            shape = (args[1],)
+            flops += 2 * positional[0] * positional[1]
+            shape = (positional[1],)
         elif name == "Conv2d":
-            cin, cout, k = args
-            ho, wo = shape[1] - k + 1, shape[2] - k + 1
-            flops += 2 * ho * wo * cin * k * k * cout
-            shape = (cout, ho, wo)
-        elif name == "MaxPool2d":
-            shape = (shape[0], shape[1] // args[0], shape[2] // args[0])
+            cin, cout, k, *rest = positional
+            stride, padding = (rest + [keyword.get("stride", 1), keyword.get("padding", 0)][len(rest):])[:2]
+            conv, shape = conv_gemm(shape, cin, cout, k, stride, padding)
+            flops += conv
+        elif name == "BasicBlock":
+            cin, cout, stride = positional
+            first, mid = conv_gemm(shape, cin, cout, 3, stride, 1)
+            second, out = conv_gemm(mid, cout, cout, 3, 1, 1)
+            flops += first + second + (conv_gemm(shape, cin, cout, 1, stride)[0] if stride != 1 or cin != cout else 0)
+            shape = out
+        elif name in ("MaxPool2d", "AvgPool2d"):
+            shape = (shape[0], shape[1] // positional[0], shape[2] // positional[0])
         elif name == "Flatten":
             shape = (math.prod(shape),)
     return flops

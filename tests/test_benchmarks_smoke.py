@@ -38,6 +38,40 @@ def test_gemm_flops_are_counted_per_layer():
     assert workloads.forward_gemm_flops(cnn.layers, cnn.input_shape) == expected
 
 
+def test_padded_and_residual_workloads_count_their_gemms():
+    # CNN3 with padding=1: 28x28 and 14x14 outputs, and a 64·7·7 = 3136-wide Linear.
+    padded = workloads.WORKLOADS["cnn3-512-0.1-pad1"]
+    expected = 2 * (28 * 28 * 9 * 32 + 14 * 14 * 32 * 9 * 64 + 3136 * 512 + 512 * 10)
+    assert workloads.forward_gemm_flops(padded.layers, padded.input_shape) == expected
+    # A residual block that halves 32x32 to 16x16 and widens 16 -> 32: two 3x3 convs and a 1x1 shortcut.
+    block = (("BasicBlock", 16, 32, 2),)
+    expected = 2 * 16 * 16 * (16 * 9 * 32 + 32 * 9 * 32 + 16 * 32)
+    assert workloads.forward_gemm_flops(block, (16, 32, 32)) == expected
+
+
+@pytest.mark.parametrize("stride, widen", [(1, 1), (2, 2)])
+def test_the_user_written_residual_block_matches_pytorch(stride, widen):
+    import torch
+
+    import scratchnet
+    from scratchnet import nn
+    from residual import basic_block
+
+    scratchnet.manual_seed(0)
+    ours, theirs = basic_block(nn, 4, 4 * widen, stride).double(), basic_block(torch.nn, 4, 4 * widen, stride).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()}, strict=False)
+    x = np.random.default_rng(0).standard_normal((3, 4, 6, 6))
+    g = np.random.default_rng(1).standard_normal((3, 4 * widen, 6 // stride, 6 // stride))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    y_torch = theirs(x_torch)
+    y_torch.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(ours(x), y_torch.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours.backward(g), x_torch.grad.numpy(), rtol=1e-10, atol=1e-10)
+    grads = {name: p.grad for name, p in theirs.named_parameters()}
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad, grads[name].numpy(), rtol=1e-9, atol=1e-10, err_msg=name)
+
+
 def test_workload_survives_json():
     for workload in workloads.WORKLOADS.values():
         assert workloads.Workload.from_json(json.loads(json.dumps(workload.to_json()))) == workload
@@ -70,13 +104,18 @@ def test_quick_run_reports_every_framework(tmp_path):
     assert "time_to_accuracy" not in report
     rows = {row["name"]: row for row in report["rows"]}
     assert set(rows) == {"mlp-b64", "mlp-infer-b1000"}
-    assert set(rows["mlp-b64"]["results"]) == {"scratchnet", "torch", "sklearn"}
-    assert set(rows["mlp-infer-b1000"]["results"]) == {"scratchnet", "torch"}
+    assert set(rows["mlp-b64"]["results"]) == {"scratchnet", "torch", "torch-mallopt", "sklearn"}
+    assert set(rows["mlp-infer-b1000"]["results"]) == {"scratchnet", "torch", "torch-mallopt"}
+    assert all(len(row["ratio_per_round"]["torch"]) == 1 for row in rows.values())
+    # The measuring processes ran without the OpenBLAS overrides, and say which kernels ran.
+    assert "OPENBLAS_CORETYPE" not in report["environment"] or report["environment"].startswith("removed ")
+    assert report["blas_architecture"] and "kernels" in result.stdout
     for row in rows.values():
         for framework, measured in row["results"].items():
             assert "error" not in measured, (framework, measured)
             assert measured["samples_per_s"] > 0 and measured["peak_rss_mib"] > 0
             assert measured["sgemm_gflops"] > 0 and measured["gemm_fraction"] > 0
+            assert measured["blas_architecture"] in report["blas_architecture"]
 
 
 def test_quick_time_to_accuracy_trains_both_frameworks_on_fashion_mnist(tmp_path):
