@@ -34,7 +34,7 @@ def run_both(make_layer, x, input_grad=True):
         layer = make_layer()
         y = layer(x)
         g = np.random.default_rng(2).standard_normal(y.shape).astype(x.dtype)
-        dx = layer.backward(g, input_grad=input_grad)
+        dx = layer.backward(g) if input_grad else layer.backward(g, input_grad=False)
         results.append((np.array(y), None if dx is None else np.array(dx),
                         {name: p.grad for name, p in layer.named_parameters()}))
     return results
@@ -135,7 +135,7 @@ def test_a_machine_where_numba_cannot_compile_falls_back_to_numpy_with_one_warni
         raise LoweringError("simulated: no LLVM target for this CPU")
 
     monkeypatch.setattr(kernels, "_loops", cannot_compile)
-    monkeypatch.setattr(direct_conv, "_READY", set())
+    monkeypatch.setattr(kernels, "_READY", set())
     kernels.use("numba")
     conv = nn.Conv2d(3, 6, 3, generator=np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
@@ -157,7 +157,7 @@ def test_a_bug_in_a_kernel_is_not_mistaken_for_a_machine_that_cannot_compile(mon
         raise ZeroDivisionError("a real bug")
 
     monkeypatch.setattr(kernels, "_loops", broken)
-    monkeypatch.setattr(direct_conv, "_READY", set())
+    monkeypatch.setattr(kernels, "_READY", set())
     kernels.use("numba")
     with pytest.raises(ZeroDivisionError):
         nn.Conv2d(3, 6, 3)(np.zeros((1, 3, 5, 5), np.float32))
@@ -173,3 +173,53 @@ def test_without_numba_the_engine_warns_once_and_runs_on_numpy():
         "    m.backward(np.ones_like(m(x))); m(x)\n"
         "print(len(caught), kernels.backend(), 'Numba could not compile' in str(caught[0].message))\n")
     assert out == "1 numpy True"
+
+
+def channels_last(shape, dtype, seed=0):
+    n, c, h, w = shape
+    return np.random.default_rng(seed).standard_normal((n, h, w, c)).astype(dtype).transpose(0, 3, 1, 2) * 3 + 1
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-5), (np.float64, 1e-11)])
+@pytest.mark.parametrize("make, x", [
+    (lambda d: nn.BatchNorm2d(5, dtype=d), lambda d: channels_last((3, 5, 7, 3), d)),
+    (lambda d: nn.BatchNorm2d(5, momentum=None, affine=False, dtype=d), lambda d: channels_last((2, 5, 3, 5), d)),
+    (lambda d: nn.BatchNorm2d(4, track_running_stats=False, dtype=d), lambda d: channels_last((2, 4, 1, 1), d)),
+    (lambda d: nn.BatchNorm1d(6, dtype=d), lambda d: np.random.default_rng(0).standard_normal((9, 6)).astype(d)),
+])
+def test_fused_batchnorm_matches_the_reference(dtype, rtol, make, x):
+    from scratchnet.nn.kernels import batchnorm as fused
+
+    x = x(dtype)
+    layers = []
+
+    def make_layer():
+        layer = make(dtype)
+        if layer.affine:
+            layer.weight.data[:] = np.linspace(0.5, 2, layer.num_features)
+            layer.bias.data[:] = np.linspace(-1, 1, layer.num_features)
+        layers.append(layer)
+        return layer
+
+    assert fused.supports(make(dtype), x)
+    (y, dx, grads), (y_ref, dx_ref, grads_ref) = run_both(make_layer, x)
+    np.testing.assert_allclose(y, y_ref, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(dx, dx_ref, rtol=rtol * 10, atol=rtol * 10)
+    for name in grads_ref:
+        np.testing.assert_allclose(grads[name], grads_ref[name], rtol=rtol * 10, atol=rtol * 10, err_msg=name)
+    ours, reference = layers
+    for name, value in reference.named_buffers():
+        np.testing.assert_allclose(dict(ours.named_buffers())[name], value, rtol=rtol, err_msg=name)
+
+
+def test_batchnorm_layouts_and_modes_the_kernel_does_not_take_run_the_reference():
+    from scratchnet.nn.kernels import batchnorm as fused
+
+    layer = nn.BatchNorm2d(3)
+    assert not fused.supports(layer, np.zeros((2, 3, 4, 4), np.float32))  # channels-first memory
+    assert not fused.supports(nn.BatchNorm1d(3), np.zeros((2, 3, 4), np.float32))
+    layer.eval()
+    assert not fused.supports(layer, channels_last((2, 3, 4, 4), np.float32))
+    layer.train()
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        layer(channels_last((1, 3, 1, 1), np.float32))

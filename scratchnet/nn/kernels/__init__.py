@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import warnings
 
+import numpy as np
+
 BACKENDS = ("numba", "numpy")
 _ENVIRONMENT = "SCRATCHNET_KERNELS"
 def _checked(name: str, source: str) -> str:
@@ -76,24 +78,44 @@ def thread_count() -> int:
     return max(1, min(blas_threads(), numba.config.NUMBA_NUM_THREADS))
 
 
-def run(module: str, kernel: str, *args) -> bool:
-    """Call ``module.kernel(*args)`` on ``thread_count()`` threads; True if it ran.
+class Unavailable(Exception):
+    """Numba cannot compile or load the kernels on this machine; the process now runs on NumPy."""
 
-    If Numba cannot compile or load it, warn once, switch the process to the NumPy path and
-    return False: the caller then runs its reference code.
+
+def run(module: str, kernel: str, *args):
+    """``module.kernel(*args)`` on ``thread_count()`` threads.
+
+    If Numba cannot compile or load it: warn once, switch the process to the NumPy path and
+    raise Unavailable (``ready`` turns that into False, and the layer runs its reference code).
     """
     try:
         loops = _loops(module)
         import numba
 
         numba.set_num_threads(thread_count())
-        getattr(loops, kernel)(*args)
-        return True
+        return getattr(loops, kernel)(*args)
     except Exception as err:
         if not isinstance(err, _compile_errors()):
             raise
         use("numpy")
         first_line = (str(err).strip().splitlines() or [""])[0]
         warnings.warn(f"scratchnet: Numba could not compile its kernels ({type(err).__name__}: {first_line}); "
-                      "running on the NumPy reference path", RuntimeWarning, stacklevel=3)
-        return False
+                      "running on the NumPy reference path", RuntimeWarning, stacklevel=4)
+        raise Unavailable(first_line) from err
+
+
+_READY: set = set()  # (module, dtype) pairs whose kernels have compiled or loaded from the disk cache
+
+
+def ready(module: str, dtype, warm_up) -> bool:
+    """Compile ``module``'s kernels for ``dtype`` once, by ``warm_up(dtype)`` running each on tiny
+    arrays; False if Numba cannot. Layers call it before their first kernel, so a machine that
+    cannot compile finds out there, never halfway through a training step."""
+    key = (module, np.dtype(dtype))
+    if key not in _READY:
+        try:
+            warm_up(np.dtype(dtype))
+        except Unavailable:
+            return False
+        _READY.add(key)
+    return True

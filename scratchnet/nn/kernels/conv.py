@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import enabled, run
+from . import enabled, ready, run
 
+_LOOPS = "conv_loops"
 MAX_OUT_CHANNELS = 8  # up to this many filters the direct loops beat im2col's GEMM (measured)
 
 
@@ -44,29 +45,17 @@ class Saved:
         self.xpad, self.hp, self.wp = xpad, hp, wp
 
 
-_READY: set = set()  # dtypes whose three kernels have compiled (or loaded from the disk cache)
-
-
-def ready(dtype) -> bool:
-    """Compile all three kernels for ``dtype`` on a tiny convolution, once: False if Numba cannot.
-
-    Done before the first forward, so a machine that cannot compile finds out there, and a
-    backward never meets a kernel that fails halfway through a training step.
-    """
-    dtype = np.dtype(dtype)
-    if dtype not in _READY:
-        planes, weight = np.zeros((1, 1, 4), dtype), np.zeros((1, 1, 1, 1), dtype)
-        if not (run("conv_loops", "conv2d_forward", planes, weight, np.zeros(1, dtype), 2, np.zeros_like(planes))
-                and run("conv_loops", "conv2d_backward_weight", planes, planes, 2, np.zeros_like(weight))
-                and run("conv_loops", "conv2d_backward_input", planes, weight, 2, np.zeros_like(planes))):
-            return False
-        _READY.add(dtype)
-    return True
+def _warm_up(dtype) -> None:
+    """Each kernel once on a 1-sample, 1-channel, 1×4 image (compiles them, or loads them from the cache)."""
+    planes, weight = np.zeros((1, 1, 4), dtype), np.zeros((1, 1, 1, 1), dtype)
+    run(_LOOPS, "conv2d_forward", planes, weight, np.zeros(1, dtype), 2, np.zeros_like(planes))
+    run(_LOOPS, "conv2d_backward_weight", planes, planes, 2, np.zeros_like(weight))
+    run(_LOOPS, "conv2d_backward_input", planes, weight, 2, np.zeros_like(planes))
 
 
 def forward(layer, x: np.ndarray):
-    """(y, Saved) for ``layer(x)``, or None when the kernels cannot run here (then run the reference)."""
-    if not ready(x.dtype):
+    """(y, Saved) for ``layer(x)``, or None when Numba cannot compile here (then run the reference)."""
+    if not ready(_LOOPS, x.dtype, _warm_up):
         return None
     (ph, pw), (kh, kw) = layer.padding, layer.kernel_size
     n, c, h, w = x.shape
@@ -78,8 +67,7 @@ def forward(layer, x: np.ndarray):
     weight = layer.weight.data
     bias = layer.bias.data if layer.bias is not None else np.zeros(layer.out_channels, weight.dtype)
     out = np.empty((n, layer.out_channels, ho * wp), dtype=x.dtype)
-    if not run("conv_loops", "conv2d_forward", xpad, weight, bias, wp, out):
-        return None
+    run(_LOOPS, "conv2d_forward", xpad, weight, bias, wp, out)
     y = out.reshape(n, layer.out_channels, ho, wp)[:, :, :, :wo]  # the valid columns, a view
     return y, Saved(xpad, hp, wp)
 
@@ -97,12 +85,12 @@ def backward(layer, saved: Saved, grad_output: np.ndarray, input_grad: bool) -> 
     grad[:, :, :, :wo] = grad_output  # the junk columns stay zero: they add nothing below
     grad = grad.reshape(n, layer.out_channels, ho * wp)
     dweight = np.zeros_like(layer.weight.data)
-    run("conv_loops", "conv2d_backward_weight", saved.xpad, grad, wp, dweight)
+    run(_LOOPS, "conv2d_backward_weight", saved.xpad, grad, wp, dweight)
     layer.weight.accumulate(dweight)
     if layer.bias is not None:
         layer.bias.accumulate(grad.sum(axis=(0, 2)))
     if not input_grad:
         return None
     dxpad = np.empty_like(saved.xpad)
-    run("conv_loops", "conv2d_backward_input", grad, layer.weight.data, wp, dxpad)
+    run(_LOOPS, "conv2d_backward_input", grad, layer.weight.data, wp, dxpad)
     return dxpad.reshape(n, c, hp, wp)[:, :, ph:hp - ph, pw:wp - pw]
