@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._utils import check_grad_output
 from . import enabled, ready, run
 
 _LOOPS = "conv_loops"
@@ -77,10 +78,7 @@ def backward(layer, saved: Saved, grad_output: np.ndarray, input_grad: bool) -> 
     (ph, pw), (kh, kw) = layer.padding, layer.kernel_size
     n, c, hp, wp = saved.xpad.shape[0], layer.in_channels, saved.hp, saved.wp
     ho, wo = hp - kh + 1, wp - kw + 1
-    expected = (n, layer.out_channels, ho, wo)
-    if getattr(grad_output, "shape", None) != expected:
-        raise ValueError(f"{layer!r}: expected grad_output of shape {expected}, "
-                         f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
+    check_grad_output(layer, grad_output, (n, layer.out_channels, ho, wo))
     grad = np.zeros((n, layer.out_channels, ho, wp), dtype=saved.xpad.dtype)
     grad[:, :, :, :wo] = grad_output  # the junk columns stay zero: they add nothing below
     grad = grad.reshape(n, layer.out_channels, ho * wp)
