@@ -223,3 +223,24 @@ def test_batchnorm_layouts_and_modes_the_kernel_does_not_take_run_the_reference(
     layer.train()
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         layer(channels_last((1, 3, 1, 1), np.float32))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork() is POSIX")
+def test_a_forked_child_and_concurrent_threads_run_the_kernels():
+    # GNU OpenMP's pool kills a forked child that runs a parallel kernel; the grid search forks its
+    # workers, and the prediction server calls one model from several threads.
+    out = run_python(
+        "import os, threading, numpy as np\n"
+        "from scratchnet import nn\n"
+        "m = nn.Conv2d(3, 6, 3); m.eval(); x = np.ones((8, 3, 8, 8), np.float32); expected = m(x)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if np.array_equal(m(x), expected) else 1)\n"
+        "print(os.waitpid(pid, 0)[1])\n"
+        "same = []\n"
+        "def work():\n"
+        "    same.extend(np.array_equal(m(x), expected) for _ in range(20))\n"
+        "threads = [threading.Thread(target=work) for _ in range(3)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(len(same), all(same))\n")
+    assert out.splitlines() == ["0", "60 True"]

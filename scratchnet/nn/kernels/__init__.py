@@ -16,12 +16,19 @@ Threads: a kernel runs on as many threads as NumPy's BLAS may use at that moment
 setting ``threadpoolctl.threadpool_limits`` / ``scratchnet train --threads`` controls), so Numba
 and OpenBLAS never run more threads than that between them: they take turns, layer by layer.
 
+Processes and threads: the kernels run on Numba's own "workqueue" thread pool (unless
+NUMBA_THREADING_LAYER chooses another), which survives ``fork()`` (GNU OpenMP's does not: a
+forked child that runs a kernel would be killed; the grid search forks its workers), and
+one lock lets one kernel run at a time, so threads that share a model (the prediction
+server) take turns instead of crashing the pool, which does not take concurrent callers.
+
 A machine where Numba cannot compile (an unsupported CPU or platform, a broken install)
 gets one warning and the NumPy path for the rest of the process, never a crash.
 """
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -54,10 +61,25 @@ def enabled() -> bool:
 
 
 def _loops(module: str):
-    """The compiled-loop module ``module`` (imports Numba on first use)."""
+    """The compiled-loop module ``module`` (imports Numba on first use, choosing its thread pool)."""
     import importlib
 
+    import numba
+
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"  # fork-safe; takes effect before the first parallel kernel
     return importlib.import_module(f"{__name__}.{module}")
+
+
+_lock = threading.Lock()  # one kernel at a time: the workqueue pool takes no concurrent callers
+
+
+def _new_lock() -> None:
+    global _lock
+    _lock = threading.Lock()  # a forked child must not inherit a lock some other thread held
+
+
+os.register_at_fork(after_in_child=_new_lock)
 
 
 def _compile_errors() -> tuple:
@@ -92,8 +114,9 @@ def run(module: str, kernel: str, *args):
         loops = _loops(module)
         import numba
 
-        numba.set_num_threads(thread_count())
-        return getattr(loops, kernel)(*args)
+        with _lock:
+            numba.set_num_threads(thread_count())
+            return getattr(loops, kernel)(*args)
     except Exception as err:
         if not isinstance(err, _compile_errors()):
             raise
