@@ -468,7 +468,7 @@ def _import_node(node: NodeView, consumed: set[str]) -> nn.Module:
 def _step_name(node: NodeView, taken: set[str]) -> str:
     """The weights' common prefix ("fc1" for fc1.weight and fc1.bias), else the node's name, made unique."""
     prefixes = {name.rpartition(".")[0] for name in node.weight_names}
-    name = prefixes.pop() if len(prefixes) == 1 and "" not in prefixes else re.sub(r"[^0-9A-Za-z_]", "_", node.name)
+    name = prefixes.pop() if len(prefixes) == 1 and "" not in prefixes else re.sub(r"[^0-9A-Za-z_]+", "_", node.name).strip("_") or node.op
     unique, i = name, 1
     while unique in taken:
         i += 1
