@@ -424,8 +424,11 @@ def from_proto(proto, where: str = "ONNX model") -> OnnxGraph:
     inputs = [v.name for v in graph.input if v.name not in weights]
     for value in graph.input:
         if value.name not in weights and value.type.tensor_type.elem_type not in FLOAT_TYPES:
-            raise UnsupportedOnnxError(f"{where}: input {value.name!r} has element type "
-                                       f"{value.type.tensor_type.elem_type}; scratchnet runs float graphs")
+            kind = value.type.WhichOneof("value")
+            elem = require("onnx").TensorProto.DataType.Name(value.type.tensor_type.elem_type) \
+                if kind == "tensor_type" else kind
+            raise UnsupportedOnnxError(f"{where}: input {value.name!r} is {elem}; scratchnet runs float32/float64 "
+                                       "tensors")
     if len(graph.output) != 1:
         raise UnsupportedOnnxError(f"{where} has {len(graph.output)} outputs; scratchnet imports one-output graphs")
     constants: dict[str, np.ndarray] = {}
