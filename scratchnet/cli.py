@@ -9,7 +9,7 @@ import sys
 from . import __version__
 
 # Listed in the order ``scratchnet --help`` shows them.
-COMMANDS = ["train", "evaluate", "predict", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
+COMMANDS = ["train", "evaluate", "predict", "export", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
 
 
 class UsageError(Exception):

@@ -39,6 +39,10 @@ def register(subparsers) -> None:
     model = parser.add_argument_group("model and loss")
     add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
     add(model, "--loss", choices=LOSSES, help="ce, mse or bce on one-hot targets; auto: mse for sigmoid outputs")
+    add(model, "--init-from", metavar="FILE", help="start from the weights in a .safetensors/.onnx/.npz file "
+        "(e.g. trained in PyTorch; --model must be their architecture)")
+    model.add_argument("--new-head", action="store_true", default=argparse.SUPPRESS,
+                       help="with --init-from: start the last layer afresh when its shape differs (other classes)")
     model.add_argument("--class-weight", dest="class_weights", action="append", type=_class_weight,
                        metavar="NAME=W", default=argparse.SUPPRESS,
                        help="weight of a class in the cross-entropy, by name (repeatable), "

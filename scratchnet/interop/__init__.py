@@ -20,8 +20,9 @@ import importlib
 EXTRAS = {"onnx": "onnx", "onnxruntime": "onnx", "safetensors": "safetensors"}
 
 
-class MissingExtraError(ImportError):
-    """An optional package is not installed; the message says which extra to install."""
+class MissingExtraError(ImportError, ValueError):
+    """An optional package is not installed; the message says which extra to install. A ValueError
+    too, so the commands report it as they report a file they cannot read."""
 
 
 def require(package: str):

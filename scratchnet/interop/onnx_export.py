@@ -257,6 +257,19 @@ def export(model: nn.Module, example_input_shape: tuple[int, ...], path: str | P
     return proto
 
 
+def onnxruntime_difference(proto, model: nn.Module, example_input_shape: tuple[int, ...], batch: int = 8) -> float:
+    """The largest |onnxruntime's output - scratchnet's| on a batch of random inputs (eval mode)."""
+    ort = require("onnxruntime")
+    x = np.random.default_rng(1).normal(size=(batch, *example_input_shape)).astype(np.float32)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    was_training = model.training
+    try:
+        expected = model.eval()(x.astype(next((p.dtype for p in model.parameters()), np.float32)))
+    finally:
+        model.train(was_training)
+    return float(np.max(np.abs(session.run(None, {INPUT: x})[0] - expected)))
+
+
 def _name_output(b: GraphBuilder, out: Value) -> None:
     """Rename the last value to OUTPUT (an Identity node when the model returns its input unchanged)."""
     if out.name == INPUT:

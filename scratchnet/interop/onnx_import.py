@@ -357,6 +357,11 @@ def _tensor(tensor, where: str) -> np.ndarray:
     return onnx.numpy_helper.to_array(tensor)
 
 
+def initializers(proto, where: str) -> dict[str, np.ndarray]:
+    """The model's initializers (its weights) by name, each checked against its declared size."""
+    return {t.name: _tensor(t, where) for t in proto.graph.initializer}
+
+
 def read_model(path: str | Path):
     """The ``onnx.ModelProto`` in ``path``, checked: a file, under 2 GiB, the default domain at opset >= 13."""
     onnx = require("onnx")
@@ -420,7 +425,7 @@ def from_proto(proto, where: str = "ONNX model") -> OnnxGraph:
     """The ``OnnxGraph`` of an ``onnx.ModelProto`` (in training mode, float32)."""
     check_opset(proto, where)
     graph = proto.graph
-    weights = {t.name: _tensor(t, where) for t in graph.initializer}
+    weights = initializers(proto, where)
     inputs = [v.name for v in graph.input if v.name not in weights]
     for value in graph.input:
         if value.name not in weights and value.type.tensor_type.elem_type not in FLOAT_TYPES:
@@ -487,13 +492,16 @@ def load(path: str | Path) -> OnnxGraph:
 
 def load_with_metadata(path: str | Path) -> tuple[OnnxGraph, dict]:
     """``load(path)`` and the model's metadata: the ``scratchnet_model`` entry of metadata_props
-    (written by ``scratchnet export``) as a dict, or {} when the file has none."""
+    (written by ``scratchnet export``) as a dict; a file without it raises ValueError."""
     proto = read_model(path)
     props = {p.key: p.value for p in proto.metadata_props}
-    meta = {}
-    if "scratchnet_model" in props:
-        try:
-            meta = json.loads(props["scratchnet_model"])
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: its scratchnet_model metadata is not JSON ({err})") from None
+    if "scratchnet_model" not in props:
+        raise ValueError(f"{path} has no scratchnet metadata (classes, preprocessing, input shape), which evaluate and "
+                         "predict need: they take ONNX files written by `scratchnet export`. To start a model from "
+                         f"its weights use `scratchnet train --model NAME --init-from {path}`; "
+                         "scratchnet.onnx.load(path) gives the graph itself")
+    try:
+        meta = json.loads(props["scratchnet_model"])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: its scratchnet_model metadata is not JSON ({err})") from None
     return from_proto(proto, str(path)), meta

@@ -30,19 +30,16 @@ _EXPECTED = "a scratchnet model file (the model.npz of a run directory, written 
 def save_model(path: str | Path, model: nn.Module, spec: dict, preprocess: Preprocess, classes: list[str],
                input_shape: tuple[int, int, int], dataset: str, extra: dict | None = None) -> None:
     """Write ``model`` with its spec, preprocessing and labels to ``path`` atomically."""
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "scratchnet_version": __version__,
-        "spec": spec,
-        "preprocess": preprocess.to_dict(),
-        "classes": list(classes),
-        "input_shape": list(input_shape),
-        "dataset": dataset,
-        "extra": extra or {},
-    }
+    meta = _metadata(spec, preprocess, classes, input_shape, dataset, extra, __version__)
     arrays = {STATE_PREFIX + key: value for key, value in model.state_dict().items()}
     save_npz(path, {META_KEY: json_to_array(meta), **arrays})
+
+
+def _metadata(spec: dict, preprocess: Preprocess, classes: list[str], input_shape: tuple[int, int, int],
+              dataset: str, extra: dict | None, version: str) -> dict:
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "scratchnet_version": version, "spec": spec,
+            "preprocess": preprocess.to_dict(), "classes": list(classes), "input_shape": list(input_shape),
+            "dataset": dataset, "extra": extra or {}}
 
 
 @dataclass
@@ -62,6 +59,11 @@ class LoadedModel:
     dataset: str
     extra: dict
     scratchnet_version: str
+
+    def metadata(self) -> dict:
+        """The model file's metadata of this model (what ``scratchnet export`` stores beside the weights)."""
+        return _metadata(self.spec, self.preprocess, self.classes, self.input_shape, self.dataset, self.extra,
+                         self.scratchnet_version)
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """(N, C, H, W) uint8 images -> (N, num_classes) float32 probabilities."""
@@ -87,11 +89,15 @@ def outputs_to_probabilities(spec: dict, outputs: np.ndarray) -> np.ndarray:
 
 
 def load_model(path: str | Path) -> LoadedModel:
-    """Read a model file written by ``save_model``, or a run directory's ``model.npz``; anything
-    else raises a ValueError saying what it is."""
+    """Read a model file written by ``save_model``, a run directory's ``model.npz``, or an ``.onnx``
+    file written by ``scratchnet export``; anything else raises a ValueError saying what it is."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.npz"
+    if path.suffix == ".onnx":  # exported by `scratchnet export`: the graph runs, the metadata says the rest
+        from ..interop.onnx_import import load_with_metadata
+        graph, meta = load_with_metadata(path)
+        return _loaded(graph, _read_meta(path, json_to_array(meta)))
     arrays = load_npz(path, _EXPECTED)
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "
@@ -103,6 +109,10 @@ def load_model(path: str | Path) -> LoadedModel:
         model.load_state_dict(state)
     except (KeyError, ValueError) as err:
         raise ValueError(f"{path} is corrupted: its weights do not match its architecture ({err})") from None
+    return _loaded(model, meta)
+
+
+def _loaded(model: nn.Module, meta: dict) -> LoadedModel:
     return LoadedModel(model=model.eval(), spec=meta["spec"], preprocess=Preprocess.from_dict(meta["preprocess"]),
                        classes=meta["classes"], input_shape=tuple(meta["input_shape"]), dataset=meta["dataset"],
                        extra=meta["extra"], scratchnet_version=meta["scratchnet_version"])

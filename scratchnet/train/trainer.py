@@ -39,6 +39,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .. import data, nn, optim, zoo
+from ..interop.weights import init_from
 from ..random import default_generator, manual_seed
 from .build import build_model, load_spec
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
@@ -118,6 +119,8 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: bool = True,
                              "or choose another output directory")
         config = TrainConfig.from_dict({**config.to_dict(), "out": str(run_dir)})
         session = _prepare(config, run_dir, quiet)
+        if config.init_from:
+            session.say(init_from(session.model, config.init_from, new_head=config.new_head))
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, config)
     state = TrainingState(epoch=0, spec=session.spec, model=session.model.state_dict(),
