@@ -23,7 +23,8 @@ _BINARY = ("Add", "Sub", "Mul", "Div")
 def reduce_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` over the axes that broadcasting stretched, giving an array of ``shape``."""
     extra = grad.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1)
+    stretched = tuple(extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1)
+    axes = tuple(range(extra)) + stretched
     return grad.sum(axis=axes).reshape(shape) if axes else grad
 
 

@@ -246,8 +246,8 @@ def export(model: nn.Module, example_input_shape: tuple[int, ...], path: str | P
         model.train(was_training)
     _name_output(b, out)
     graph = onnx.helper.make_graph(
-        b.nodes, type(model).__name__, [_tensor_info(onnx, INPUT, shape)], [_tensor_info(onnx, OUTPUT, out.array.shape[1:])],
-        initializer=b.initializers)
+        b.nodes, type(model).__name__, [_tensor_info(onnx, INPUT, shape)],
+        [_tensor_info(onnx, OUTPUT, out.array.shape[1:])], initializer=b.initializers)
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    producer_name="scratchnet", ir_version=IR_VERSION)
     onnx.helper.set_model_props(proto, {key: str(value) for key, value in (metadata or {}).items()})

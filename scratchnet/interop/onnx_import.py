@@ -206,7 +206,7 @@ def _linear(node: NodeView, weight: np.ndarray, bias: np.ndarray | None) -> nn.M
     out_features, in_features = weight.shape
     if bias is not None:
         if bias.size not in (1, out_features) or bias.ndim > 2 or (bias.ndim == 2 and bias.shape[0] != 1):
-            raise node.fail(f"input C of shape {bias.shape}", f"the bias must be broadcast per output ({out_features},)")
+            raise node.fail(f"input C of shape {bias.shape}", f"the bias must be one per output ({out_features},)")
         bias = np.broadcast_to(bias.reshape(-1), (out_features,))
     if node.rank(0) not in (None, 2):
         raise node.fail(f"input A of rank {node.rank(0)}", "a Linear layer takes (N, features) input")
@@ -476,7 +476,10 @@ def _import_node(node: NodeView, consumed: set[str]) -> nn.Module:
 def _step_name(node: NodeView, taken: set[str]) -> str:
     """The weights' common prefix ("fc1" for fc1.weight and fc1.bias), else the node's name, made unique."""
     prefixes = {name.rpartition(".")[0] for name in node.weight_names}
-    name = prefixes.pop() if len(prefixes) == 1 and "" not in prefixes else re.sub(r"[^0-9A-Za-z_]+", "_", node.name).strip("_") or node.op
+    if len(prefixes) == 1 and "" not in prefixes:
+        name = prefixes.pop()
+    else:
+        name = re.sub(r"[^0-9A-Za-z_]+", "_", node.name).strip("_") or node.op
     unique, i = name, 1
     while unique in taken:
         i += 1
