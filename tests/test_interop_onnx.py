@@ -63,6 +63,43 @@ def test_zoo_model_matches_onnxruntime_and_round_trips(name):
         np.testing.assert_allclose(param.grad, own[key].grad, rtol=1e-6, atol=1e-7, err_msg=key)
 
 
+def every_layer_model():
+    """A model using every layer class of the engine (outside the zoo's), in float32."""
+    scratchnet.manual_seed(0)
+    return with_random_statistics(nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.LeakyReLU(0.2),
+        nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), nn.ELU(0.5), nn.MaxPool2d(3, 1, 1),
+        nn.AdaptiveMaxPool2d(4), nn.Tanh(), nn.AdaptiveAvgPool2d((2, 1)), nn.Flatten(),
+        nn.Linear(16, 12), nn.BatchNorm1d(12), nn.GELU(), nn.Dropout(0.3), nn.Linear(12, 12), nn.GELU("tanh"),
+        nn.Sigmoid(), nn.Linear(12, 6), nn.ReLU(), nn.Softmax(dim=1)))
+
+
+def test_a_model_of_every_layer_matches_onnxruntime_and_round_trips():
+    model = every_layer_model()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm1d):
+            module.running_var[...] = np.random.default_rng(4).uniform(0.5, 2, size=module.num_features)
+    proto = onnx_export.export(model, (3, 16, 16))
+    x = np.random.default_rng(1).normal(size=(4, 3, 16, 16)).astype(np.float32)
+    expected = model.eval()(x)
+    got = ort.InferenceSession(proto.SerializeToString()).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(onnx_import.from_proto(proto).eval()(x), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_every_layer_class_of_the_engine_has_an_exporter():
+    """Adding a layer to scratchnet.nn without an ONNX exporter fails here (losses and Module excepted)."""
+    classes = {obj for name, obj in vars(nn).items() if isinstance(obj, type) and issubclass(obj, nn.Module)
+               and obj is not nn.Module and not name.endswith("Loss")}
+    missing = sorted(cls.__name__ for cls in classes if cls not in onnx_export.EXPORTERS)
+    assert not missing, f"no ONNX exporter for {missing}: register one in scratchnet/interop/onnx_export.py"
+
+
+def test_adaptive_pooling_with_overlapping_windows_is_refused():
+    with pytest.raises(onnx_export.ExportError, match="pools 5x5 to 3x3: the windows overlap"):
+        onnx_export.export(nn.Sequential(nn.AdaptiveAvgPool2d(3)), (1, 5, 5))
+
+
 def test_exported_graph_is_checked_with_dynamic_batch_and_metadata(tmp_path):
     scratchnet.manual_seed(0)
     model = zoo.build("lenet5")[1]

@@ -5,7 +5,7 @@
   ``Parameter`` when the operand is a weight of the file, a constant otherwise);
 - ``Erf``: the error function (PyTorch's exporter writes exact GELU as x·½·(1 + erf(x/√2)));
 - ``Reshape``: ONNX's Reshape with a constant target shape (0 keeps a dimension, -1 is inferred);
-- ``Identity`` and ``GlobalAvgPool2d`` (mean over height and width, keeping them as 1×1).
+- ``Identity``.
 
 Multi-input modules take their inputs as positional arguments and return one gradient per
 input from ``backward``, in order, as ``OnnxGraph`` expects.
@@ -147,21 +147,3 @@ class Identity(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output
-
-
-class GlobalAvgPool2d(Module):
-    """(N, C, H, W) -> (N, C, 1, 1), the mean of each map; backward spreads g/(H·W) over the map."""
-
-    def __init__(self):
-        super().__init__()
-        self._input_shape = None
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        if not isinstance(x, np.ndarray) or x.ndim != 4:
-            raise ValueError(f"{self!r}: expected input of shape (N, C, H, W), got {getattr(x, 'shape', type(x))}")
-        self._input_shape = x.shape if self.training else None
-        return x.mean(axis=(2, 3), keepdims=True)
-
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        n, c, h, w = self._saved(self._input_shape)
-        return np.broadcast_to(grad_output / (h * w), (n, c, h, w)).copy()

@@ -172,6 +172,24 @@ def _avgpool(b, m, prefix, x):
     return b.apply(m, x, "AveragePool", [x.name], count_include_pad=int(m.count_include_pad), **_pool_attrs(m))
 
 
+@exports(nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+def _adaptive_pool(b, m, prefix, x):
+    """Global pooling to 1x1, or a plain pool when the output size divides the input's (the export
+    fixes the image size); other sizes have overlapping windows no single ONNX operator has."""
+    kind = "Average" if isinstance(m, nn.AdaptiveAvgPool2d) else "Max"
+    if getattr(m, "return_indices", False):
+        raise ExportError(f"{m!r} at {prefix!r} returns indices; only the pooled values are exported")
+    (h, w), y = x.array.shape[2:], m(x.array)
+    (oh, ow) = y.shape[2:]
+    if (oh, ow) == (1, 1):
+        return Value(b.node(f"Global{kind}Pool", [x.name], prefix or f"Global{kind}Pool"), y)
+    if h % oh or w % ow:
+        raise ExportError(f"{m!r} at {prefix!r} pools {h}x{w} to {oh}x{ow}: the windows overlap, which ONNX's "
+                          "pooling operators cannot express; use an output size that divides the input's")
+    kernel = [h // oh, w // ow]
+    return Value(b.node(f"{kind}Pool", [x.name], prefix or f"{kind}Pool", kernel_shape=kernel, strides=kernel), y)
+
+
 @exports(nn.BatchNorm1d, nn.BatchNorm2d)
 def _batchnorm(b, m, prefix, x):
     if not m.track_running_stats:

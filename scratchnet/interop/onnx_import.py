@@ -6,7 +6,8 @@ size against the bytes it holds before converting it, and turns each node into a
 scratchnet module:
 
     Conv -> nn.Conv2d          Gemm, MatMul (by a weight) -> nn.Linear
-    MaxPool -> nn.MaxPool2d    AveragePool -> nn.AvgPool2d    GlobalAveragePool
+    MaxPool -> nn.MaxPool2d    AveragePool -> nn.AvgPool2d
+    GlobalAveragePool, GlobalMaxPool -> nn.AdaptiveAvgPool2d(1), nn.AdaptiveMaxPool2d(1)
     BatchNormalization -> nn.BatchNorm1d/2d (by the input's rank)
     Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softmax, Gelu -> the nn activations; Erf
     Add, Sub, Mul, Div -> Elementwise    Flatten, Reshape, Dropout, Identity
@@ -37,7 +38,7 @@ import numpy as np
 
 from .. import nn
 from . import require
-from .graph_ops import Elementwise, Erf, GlobalAvgPool2d, Identity, Reshape
+from .graph_ops import Elementwise, Erf, Identity, Reshape
 from .onnx_graph import OnnxGraph, Step
 
 MIN_OPSET = 13  # Softmax's axis, Dropout's ratio input and Reshape's allowzero are those of opset 13 on
@@ -248,11 +249,11 @@ def _avgpool(node: NodeView) -> nn.Module:
     return nn.AvgPool2d(**args, count_include_pad=bool(node.attr("count_include_pad", 0)))
 
 
-@imports("GlobalAveragePool")
-def _global_avgpool(node: NodeView) -> nn.Module:
-    if node.rank(0) not in (None, 4):
-        raise node.fail(f"input X of rank {node.rank(0)}", "only (N, C, H, W) input")
-    return GlobalAvgPool2d()
+@imports("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(node: NodeView) -> nn.Module:
+    if node.rank(0) != 4:  # the adaptive pools would read a rank-3 input as one unbatched image
+        raise node.fail(f"input X of rank {node.rank(0)}", "only (N, C, H, W) input, of a rank shape inference knows")
+    return nn.AdaptiveAvgPool2d(1) if node.op == "GlobalAveragePool" else nn.AdaptiveMaxPool2d(1)
 
 
 @imports("BatchNormalization")
