@@ -5,7 +5,7 @@ import pytest
 from gradcheck import check_module_grads, numeric_grad
 
 from scratchnet import nn
-from scratchnet.interop.graph_ops import Elementwise, Erf, Identity, Reshape, reduce_to_shape
+from scratchnet.interop.graph_ops import ConstantPad, Elementwise, Erf, Identity, Reshape, Slice, reduce_to_shape
 from scratchnet.interop.onnx_graph import OnnxGraph, Step
 
 rng = np.random.default_rng(0)
@@ -46,6 +46,9 @@ def test_elementwise_with_a_constant_operand_has_no_parameter():
     (Reshape((0, -1)), (2, 3, 4)),
     (Reshape((4, 0, 2)), (2, 3, 4)),
     (Identity(), (2, 3)),
+    (Slice([0, 1], [2 ** 62, -1], [2, -1], [2, 2]), (2, 3, 5, 6)),
+    (Slice([-1], [-2 ** 62], [1], [-2]), (2, 5)),
+    (ConstantPad([0, 1, 0, 0, 0, 2, 1, 0], 0.5), (2, 3, 2, 2)),
 ])
 def test_graph_ops_match_finite_differences(module, shape):
     check_module_grads(module, rng.normal(size=shape))
@@ -55,6 +58,8 @@ def test_graph_ops_match_torch():
     torch = pytest.importorskip("torch")
     x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
     np.testing.assert_allclose(Erf()(x), torch.erf(torch.from_numpy(x)).numpy(), rtol=1e-6, atol=1e-6)
+    padded = torch.nn.functional.pad(torch.from_numpy(x), (0, 0, 1, 0, 2, 1), value=0.5).numpy()  # last axis first
+    np.testing.assert_array_equal(ConstantPad([0, 2, 1, 0, 0, 1, 0, 0], 0.5)(x), padded)
 
 
 def test_reduce_to_shape_sums_broadcast_axes():

@@ -19,7 +19,7 @@ from scratchnet.interop import onnx_import
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'scratchnet[onnx]')")
 
-WEIGHT_INPUTS = {"Conv", "Gemm", "MatMul", "BatchNormalization", "Reshape", "Dropout"}
+CONSTANT_INPUTS = {"Conv", "Gemm", "MatMul", "BatchNormalization", "Reshape", "Dropout", "Slice", "Pad"}
 
 
 def node_cases():
@@ -50,7 +50,7 @@ def run_case(case) -> str:
     ops = {n.op_type for n in case.model.graph.node}
     for inputs, expected in case.data_sets:
         model = case.model
-        if ops & WEIGHT_INPUTS:
+        if ops & CONSTANT_INPUTS:
             model, inputs = as_weights(model, list(inputs))
         try:
             graph = onnx_import.from_proto(model, case.name).eval()

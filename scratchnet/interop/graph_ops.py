@@ -5,7 +5,8 @@
   ``Parameter`` when the operand is a weight of the file, a constant otherwise);
 - ``Erf``: the error function (PyTorch's exporter writes exact GELU as x·½·(1 + erf(x/√2)));
 - ``Reshape``: ONNX's Reshape with a constant target shape (0 keeps a dimension, -1 is inferred);
-- ``Identity``.
+- ``Identity``; ``Slice`` and ``ConstantPad`` (ONNX Slice and constant-mode Pad with constant
+  arguments: the option-A shortcut of the CIFAR ResNets is a strided slice and a channel pad).
 
 Multi-input modules take their inputs as positional arguments and return one gradient per
 input from ``backward``, in order, as ``OnnxGraph`` expects.
@@ -147,3 +148,70 @@ class Identity(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output
+
+
+class Slice(Module):
+    """ONNX Slice with constant starts, ends, axes and steps: ``y = x[s_0, s_1, ...]`` with Python's
+    slice semantics on each listed axis (which are ONNX's: negative positions count from the end,
+    positions are clamped to the axis). Backward: dL/dx is zero except at the sliced elements,
+    which receive dL/dy."""
+
+    def __init__(self, starts, ends, axes, steps):
+        super().__init__()
+        if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
+            raise ValueError(f"Slice needs starts, ends, axes and nonzero steps of one length, got "
+                             f"{starts}, {ends}, {axes}, {steps}")
+        self.starts, self.ends = tuple(map(int, starts)), tuple(map(int, ends))
+        self.axes, self.steps = tuple(map(int, axes)), tuple(map(int, steps))
+        self._input_shape = None
+
+    def _index(self, ndim: int) -> tuple:
+        index = [slice(None)] * ndim
+        for start, end, axis, step in zip(self.starts, self.ends, self.axes, self.steps):
+            if not -ndim <= axis < ndim:
+                raise ValueError(f"{self!r}: axis {axis} is out of range for an input of {ndim} dimensions")
+            index[axis % ndim] = slice(start, end, step)
+        return tuple(index)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._input_shape = x.shape if self.training else None
+        return x[self._index(x.ndim)]
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        shape = self._saved(self._input_shape)
+        grad = np.zeros(shape, dtype=grad_output.dtype)
+        grad[self._index(len(shape))] = grad_output
+        return grad
+
+    def extra_repr(self) -> str:
+        return f"starts={self.starts}, ends={self.ends}, axes={self.axes}, steps={self.steps}"
+
+
+class ConstantPad(Module):
+    """ONNX Pad in constant mode: ``pads`` = (begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}) >= 0
+    values of ``value`` added around x. Backward: dL/dx is dL/dy without the padding."""
+
+    def __init__(self, pads, value: float = 0.0):
+        super().__init__()
+        pads = tuple(int(p) for p in pads)
+        if len(pads) % 2 or min(pads, default=0) < 0:
+            raise ValueError(f"ConstantPad takes an even number of pads >= 0, got {pads}")
+        self.pads, self.value = pads, float(value)
+        self._input_shape = None
+
+    def _widths(self, ndim: int) -> list[tuple[int, int]]:
+        if len(self.pads) != 2 * ndim:
+            raise ValueError(f"{self!r}: {len(self.pads)} pads for an input of {ndim} dimensions (need {2 * ndim})")
+        return list(zip(self.pads[:ndim], self.pads[ndim:]))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._input_shape = x.shape if self.training else None
+        return np.pad(x, self._widths(x.ndim), constant_values=self.value)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        shape = self._saved(self._input_shape)
+        widths = self._widths(len(shape))
+        return grad_output[tuple(slice(begin, begin + size) for (begin, _), size in zip(widths, shape))]
+
+    def extra_repr(self) -> str:
+        return f"pads={self.pads}, value={self.value}"

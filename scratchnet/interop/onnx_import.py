@@ -10,7 +10,7 @@ scratchnet module:
     GlobalAveragePool, GlobalMaxPool -> nn.AdaptiveAvgPool2d(1), nn.AdaptiveMaxPool2d(1)
     BatchNormalization -> nn.BatchNorm1d/2d (by the input's rank)
     Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softmax, Gelu -> the nn activations; Erf
-    Add, Sub, Mul, Div -> Elementwise    Flatten, Reshape, Dropout, Identity
+    Add, Sub, Mul, Div -> Elementwise    Flatten, Reshape, Dropout, Identity, Slice, Pad (constant)
 
 Initializers are the model's weights: those a layer consumes become its Parameters (and
 BatchNorm's running statistics its buffers); a float initializer that Add/Sub/Mul/Div
@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import nn
 from . import require
-from .graph_ops import Elementwise, Erf, Identity, Reshape
+from .graph_ops import ConstantPad, Elementwise, Erf, Identity, Reshape, Slice
 from .onnx_graph import OnnxGraph, Step
 
 MIN_OPSET = 13  # Softmax's axis, Dropout's ratio input and Reshape's allowzero are those of opset 13 on
@@ -322,6 +322,34 @@ def _reshape(node: NodeView) -> nn.Module:
     if node.attr("allowzero", 0) and 0 in shape:
         raise node.fail("attribute allowzero=1", "a 0 in the target shape must mean 'copy this dimension'")
     return Reshape(tuple(int(s) for s in shape.reshape(-1)))
+
+
+@imports("Slice")
+def _slice(node: NodeView) -> nn.Module:
+    starts, ends = node.constant(1, "starts").reshape(-1), node.constant(2, "ends").reshape(-1)
+    axes = node.constant(3, "axes").reshape(-1) if node.has_input(3) else np.arange(len(starts))
+    steps = node.constant(4, "steps").reshape(-1) if node.has_input(4) else np.ones(len(starts), np.int64)
+    if 0 in steps or not len(starts) == len(ends) == len(axes) == len(steps):
+        raise node.fail("inputs starts, ends, axes, steps", "must have one length, with nonzero steps")
+    return Slice(starts, ends, axes, steps)
+
+
+@imports("Pad")
+def _pad(node: NodeView) -> nn.Module:
+    node.expect("mode", "constant", lambda v: v == "constant", "only constant padding")
+    pads = node.constant(1, "pads").reshape(-1)
+    if (pads < 0).any():
+        raise node.fail(f"input pads={pads.tolist()}", "negative pads (cropping) are not supported")
+    if node.has_input(3):
+        axes, rank = node.constant(3, "axes").reshape(-1), node.rank(0)
+        if rank is None:
+            raise node.fail("input axes", "needs the input's rank, which shape inference could not tell")
+        full = np.zeros(2 * rank, np.int64)
+        for i, axis in enumerate(axes % rank):
+            full[axis], full[rank + axis] = pads[i], pads[len(axes) + i]
+        pads = full
+    value = float(node.constant(2, "constant_value").reshape(-1)[0]) if node.has_input(2) else 0.0
+    return ConstantPad(pads, value)
 
 
 @imports("Dropout")
