@@ -160,7 +160,7 @@ def test_torch_trained_weights_fine_tune_in_scratchnet(tmp_path):
     config = TrainConfig(dataset="mnist", root=str(root), model="mlp2-32-16", epochs=1, train_subset=300,
                          test_subset=100, lr=1e-9, init_from=str(tmp_path / "torch.safetensors"), new_head=True,
                          out=str(tmp_path / "run"))
-    trained = fit(config, quiet=True, report=False).model.state_dict()
+    trained = fit(config, quiet=True).model.state_dict()
     np.testing.assert_allclose(trained["1.weight"], net.state_dict()["1.weight"].numpy(), atol=1e-6)
     assert trained["5.weight"].shape == (10, 16)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["init_from"].endswith("torch.safetensors")

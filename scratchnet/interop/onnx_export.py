@@ -135,6 +135,46 @@ def _sequential(b, m, prefix, x):
     return x
 
 
+@exports(nn.Identity)
+def _identity(b, m, prefix, x):
+    return x  # no node: the value flows on (an Identity output is added only when the whole model is one)
+
+
+def _add(b: GraphBuilder, left: Value, right: Value, name: str) -> Value:
+    return Value(b.node("Add", [left.name, right.name], name), left.array + right.array)
+
+
+@exports(nn.Residual)
+def _residual(b, m, prefix, x):
+    block = export_module(b, m.block, child_prefix(prefix, "block"), x)
+    shortcut = export_module(b, m.shortcut, child_prefix(prefix, "shortcut"), x)
+    return _add(b, block, shortcut, prefix or "Add")
+
+
+@exports(nn.BasicBlock)
+def _basic_block(b, m, prefix, x):
+    """relu2(bn2(conv2(relu1(bn1(conv1(x))))) + downsample(x)), as BasicBlock.forward computes it."""
+    out = x
+    for name in ("conv1", "bn1", "relu1", "conv2", "bn2"):
+        out = export_module(b, getattr(m, name), child_prefix(prefix, name), out)
+    identity = export_module(b, m.downsample, child_prefix(prefix, "downsample"), x)
+    total = _add(b, out, identity, child_prefix(prefix, "add"))
+    return export_module(b, m.relu2, child_prefix(prefix, "relu2"), total)
+
+
+@exports(nn.PadShortcut)
+def _pad_shortcut(b, m, prefix, x):
+    """Every s-th pixel (Slice with steps s on the spatial axes), then zero channels before and after (Pad)."""
+    s, before = m.stride, (m.out_channels - m.in_channels) // 2
+    after = m.out_channels - m.in_channels - before
+    big = np.iinfo(np.int64).max
+    args = [b.constant(f"{prefix}.{what}", np.array(v, np.int64))
+            for what, v in (("starts", [0, 0]), ("ends", [big, big]), ("axes", [2, 3]), ("steps", [s, s]))]
+    kept = b.node("Slice", [x.name, *args], f"{prefix}.slice")
+    pads = b.constant(f"{prefix}.pads", np.array([0, before, 0, 0, 0, after, 0, 0], np.int64))
+    return Value(b.node("Pad", [kept, pads], prefix or "Pad", mode="constant"), m(x.array))
+
+
 @exports(nn.Linear)
 def _linear(b, m, prefix, x):
     if x.array.ndim != 2:
