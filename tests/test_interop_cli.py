@@ -149,7 +149,7 @@ def test_corrupted_safetensors_header_is_refused_before_reading(tmp_path):
 
 def test_torch_trained_weights_fine_tune_in_scratchnet(tmp_path):
     """A torch.nn model's state_dict saved with safetensors.torch starts a scratchnet run (--new-head: 10 classes
-    where torch had 4); with a tiny learning rate the run ends next to the torch weights."""
+    where torch had 4); with a tiny learning rate the run (and its weight average) ends next to the torch weights."""
     torch = pytest.importorskip("torch")
     safetensors_torch = pytest.importorskip("safetensors.torch")
     root = dataset_dir("mnist-10k")
@@ -159,6 +159,7 @@ def test_torch_trained_weights_fine_tune_in_scratchnet(tmp_path):
     safetensors_torch.save_file(net.state_dict(), str(tmp_path / "torch.safetensors"))
     config = TrainConfig(dataset="mnist", root=str(root), model="mlp2-32-16", epochs=1, train_subset=300,
                          test_subset=100, lr=1e-9, init_from=str(tmp_path / "torch.safetensors"), new_head=True,
+                         ema_decay=0.999,  # the average starts from the loaded weights too
                          out=str(tmp_path / "run"))
     trained = fit(config, quiet=True).model.state_dict()
     np.testing.assert_allclose(trained["1.weight"], net.state_dict()["1.weight"].numpy(), atol=1e-6)
