@@ -62,6 +62,11 @@ def test_graph_ops_match_torch():
     np.testing.assert_array_equal(ConstantPad([0, 2, 1, 0, 0, 1, 0, 0], 0.5)(x), padded)
 
 
+def test_a_pad_wider_than_its_axis_is_refused_before_allocating():
+    with pytest.raises(ValueError, match="a pad is wider than its axis"):
+        ConstantPad([0, 0, 0, 10 ** 9])(np.zeros((2, 3)))
+
+
 def test_reduce_to_shape_sums_broadcast_axes():
     np.testing.assert_array_equal(reduce_to_shape(np.ones((2, 3, 4)), (3, 1)), np.full((3, 1), 8.0))
     np.testing.assert_array_equal(reduce_to_shape(np.ones((2, 3)), ()), np.array(6.0))

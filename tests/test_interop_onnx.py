@@ -250,10 +250,14 @@ def test_unsupported_operator_names_node_and_operator():
     ("AveragePool", {"kernel_shape": [2, 2], "auto_pad": "SAME_UPPER"}, "auto_pad='SAME_UPPER'"),
     ("Flatten", {"axis": 2}, "axis=2"),
     ("Relu", {"made_up": 1}, "attribute made_up"),
+    ("Conv", {"pads": [9, 9, 9, 9]}, r"pads=\[9, 9, 9, 9\]: padding must be smaller than the kernel"),
 ])
 def test_unsupported_attribute_names_node_operator_and_attribute(op, attrs, attribute):
+    inputs, initializers = ("x",), ()
+    if op == "Conv":
+        inputs, initializers = ("x", "W"), [weight("W", np.ones((1, 1, 3, 3)))]
     with pytest.raises(UnsupportedOnnxError, match=rf"node 'the_node' \(operator {op}\): .*{attribute}"):
-        onnx_import.from_proto(one_node_model(op, **attrs))
+        onnx_import.from_proto(one_node_model(op, inputs, initializers, **attrs))
 
 
 def test_conv_weight_computed_at_run_time_is_refused():

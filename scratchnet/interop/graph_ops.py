@@ -189,7 +189,8 @@ class Slice(Module):
 
 class ConstantPad(Module):
     """ONNX Pad in constant mode: ``pads`` = (begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}) >= 0
-    values of ``value`` added around x. Backward: dL/dx is dL/dy without the padding."""
+    values of ``value`` added around x. Backward: dL/dx is dL/dy without the padding. A pad wider
+    than its axis is refused, so a file cannot make a small input allocate a huge output."""
 
     def __init__(self, pads, value: float = 0.0):
         super().__init__()
@@ -204,7 +205,13 @@ class ConstantPad(Module):
             raise ValueError(f"{self!r}: {len(self.pads)} pads for an input of {ndim} dimensions (need {2 * ndim})")
         return list(zip(self.pads[:ndim], self.pads[ndim:]))
 
+    def _check(self, shape: tuple) -> None:
+        widths = self._widths(len(shape))
+        if any(max(begin, end) > max(size, 1) for (begin, end), size in zip(widths, shape)):
+            raise ValueError(f"{self!r}: a pad is wider than its axis of the input {shape}; scratchnet refuses that")
+
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check(x.shape)
         self._input_shape = x.shape if self.training else None
         return np.pad(x, self._widths(x.ndim), constant_values=self.value)
 

@@ -170,6 +170,8 @@ def _conv(node: NodeView) -> nn.Module:
                             "dilated convolutions need a Conv2d with dilation")
     strides = tuple(node.attr("strides", [1, 1]))
     padding = _symmetric_pads(node, 2)
+    if any(p >= k for p, k in zip(padding, weight.shape[2:])):  # wider pads only add borders of the bias
+        raise node.fail(f"attribute pads={list(padding) * 2}", "padding must be smaller than the kernel")
     extra = {}
     if groups != 1:
         extra["groups"] = groups
