@@ -169,4 +169,5 @@ def test_torch_trained_weights_fine_tune_in_scratchnet(tmp_path):
 
 def test_new_head_needs_init_from(capsys):
     assert cli.main(["train", "--new-head", "--epochs", "1"]) == 2
-    assert "give init_from" in capsys.readouterr().err
+    assert "--new-head starts afresh the last layer of weights loaded with --init-from; give --init-from" in \
+        capsys.readouterr().err

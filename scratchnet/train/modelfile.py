@@ -26,6 +26,7 @@ from ..version import __version__
 from ..data import Preprocess
 from ..spec import build_model, is_flat, output_layer_type, spec_of
 from .npzio import array_to_json, json_to_array, load_npz, save_npz
+from .runfiles import MODEL
 
 FORMAT = "scratchnet-model"
 FORMAT_VERSION = 2  # the newest this version reads and writes; flat specs are still written as 1
@@ -107,7 +108,7 @@ def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
     says so when one is missing)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "model.npz"
+        path = path / MODEL
     if path.suffix == ".onnx":  # exported by `scratchnet export`: the graph runs, the metadata says the rest
         from ..interop.onnx_import import load_with_metadata
         graph, meta = load_with_metadata(path)
