@@ -13,7 +13,7 @@ import scratchnet
 import scratchnet.onnx
 from scratchnet import cli, zoo
 from scratchnet.data import Preprocess
-from scratchnet.interop import safetensors_io, weights
+from scratchnet.interop import onnx_export, safetensors_io, weights
 from scratchnet.train import TrainConfig, fit
 from scratchnet.train.modelfile import load_model, save_model
 
@@ -39,7 +39,8 @@ def test_export_onnx_writes_a_file_onnxruntime_runs_with_metadata(run, capsys):
     ort = pytest.importorskip("onnxruntime")
     assert cli.main(["export", str(run), "--out", str(run / "m.onnx")]) == 0
     out = capsys.readouterr().out
-    assert "ONNX opset 20, input 'input' (batch, 1, 28, 28) float32, output 'output' (batch, 10)" in out
+    opset = onnx_export.OPSET
+    assert f"ONNX opset {opset}, input 'input' (batch, 1, 28, 28) float32, output 'output' (batch, 10)" in out
     assert "preprocessing not folded in: feed (pixels / 255 - mean[c]) / std[c]" in out
     assert "checked: onnxruntime's outputs differ from scratchnet's by at most" in out
     session = ort.InferenceSession(str(run / "m.onnx"))

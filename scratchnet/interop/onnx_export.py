@@ -36,7 +36,7 @@ import numpy as np
 from .. import nn
 from . import require
 
-OPSET = 20  # Gelu is an operator from opset 20 on
+OPSET = 21  # Gelu is an operator from opset 20 on, GroupNormalization with per-channel scales from 21
 IR_VERSION = 10  # the IR version of opsets 20 and 21; onnxruntime 1.18 and later read it
 INPUT, OUTPUT = "input", "output"
 
