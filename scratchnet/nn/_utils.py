@@ -48,8 +48,11 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilat
 
 def check_window_fits(module: Module, x: np.ndarray, kernel: tuple, padding: tuple,
                       dilation: tuple = (1, 1)) -> None:
-    """Raise a ValueError naming ``module`` when the (dilated) kernel is larger than the padded input."""
-    padded = (x.shape[-2] + 2 * padding[0], x.shape[-1] + 2 * padding[1])
+    """Raise a ValueError naming ``module`` when the (dilated) kernel is larger than the padded input.
+
+    ``padding`` per axis: an int padded on both sides, or a (before, after) pair.
+    """
+    padded = tuple(size + (sum(p) if isinstance(p, tuple) else 2 * p) for size, p in zip(x.shape[-2:], padding))
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
     if padded[0] < extent[0] or padded[1] < extent[1]:
         dilated = "" if tuple(dilation) == (1, 1) else f" (dilated to {extent[0]}x{extent[1]})"
