@@ -192,8 +192,10 @@ def build_node(node: dict, path: str = "", classes: tuple = ()) -> nn.Module:
 
 def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
     cls = getattr(nn, node["type"])
+    # "init" re-initialises parameters when it is a dict; a number is a constructor argument (PReLU's init)
+    reinit = node["init"] if isinstance(node.get("init"), dict) else {}
     args = {key: _argument(value, _join(path, key), classes) for key, value in node.items()
-            if key not in ("type", "init")}
+            if key != "type" and not (key == "init" and reinit)}
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in _RUNTIME_ARGS]
     unknown = sorted(set(args) - set(accepted))
     if unknown:
@@ -203,7 +205,7 @@ def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
         module = cls(**args)
     except (TypeError, ValueError) as err:
         raise ValueError(f"layer {path} ({cls.__name__}): {err}") from None
-    for name, init in node.get("init", {}).items():
+    for name, init in reinit.items():
         _initialise(path, module, name, init)
     return module
 

@@ -4,11 +4,13 @@ from .module import Module, Parameter
 from .container import Identity, ModuleDict, ModuleList, Residual, Sequential
 from .blocks import BasicBlock, PadShortcut
 from .linear import Linear
-from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .dropout import Dropout
+from .activation import (ELU, GELU, Hardswish, LeakyReLU, LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU,
+                         Softmax, Softplus, Tanh)
+from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, LossNotFiniteError
 from .conv import Conv2d
 from .pooling import AvgPool2d, MaxPool2d
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .batchnorm import BatchNorm1d, BatchNorm2d
+from .normalization import GroupNorm, LayerNorm
