@@ -8,7 +8,8 @@ from .activation import (ELU, GELU, Hardswish, LeakyReLU, LogSoftmax, Mish, PReL
                          Softmax, Softplus, Tanh)
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
-from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, LossNotFiniteError
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, LossNotFiniteError, MSELoss,
+                   NLLLoss, SmoothL1Loss)
 from .conv import Conv2d
 from .pooling import AvgPool2d, MaxPool2d
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
