@@ -11,6 +11,7 @@ from .flatten import Flatten
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, LossNotFiniteError, MSELoss,
                    NLLLoss, SmoothL1Loss)
 from .conv import Conv2d
+from .conv_transpose import ConvTranspose2d
 from .pooling import AvgPool2d, MaxPool2d
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .batchnorm import BatchNorm1d, BatchNorm2d
