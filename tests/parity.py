@@ -40,3 +40,9 @@ def assert_same_step_from_state(ours, theirs, x, seed=1):
     """Copy our weights into ``theirs``, then ``assert_same_step``."""
     theirs.load_state_dict(to_torch_state(ours))
     assert_same_step(ours, theirs, x, seed)
+
+
+def case_id(case) -> str:
+    """A test id for a (constructor args, kwargs, input shape) case: "2,3,3,stride=2"."""
+    args, kwargs, _ = case
+    return ",".join(map(str, args)) + "," + ",".join(f"{k}={v}" for k, v in kwargs.items())

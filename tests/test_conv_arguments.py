@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from gradcheck import check_module_grads
-from parity import assert_close, assert_same_step_from_state, randn
+from parity import assert_close, assert_same_step_from_state, case_id, randn
 
 from scratchnet import nn
 
@@ -22,11 +22,6 @@ CASES = [
     ((6, 2, (4, 2)), dict(padding="same", dilation=(1, 3)), (2, 6, 6, 7)),      # even extent: asymmetric
     ((6, 2, 3), dict(padding="valid", dilation=2, groups=2), (2, 6, 7, 7)),
 ]
-
-
-def case_id(case):
-    args, kwargs, _ = case
-    return ",".join(map(str, args)) + "," + ",".join(f"{k}={v}" for k, v in kwargs.items())
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from gradcheck import check_module_grads
-from parity import assert_same_step_from_state, randn
+from parity import assert_same_step_from_state, case_id, randn
 
 from scratchnet import nn
 
@@ -16,11 +16,6 @@ CASES = [
     ((8, 4, 4), dict(stride=2, padding=1), (3, 8, 5, 5)),   # the usual 2x upsampling of a decoder
     ((6, 6, 3), dict(groups=6, stride=2, output_padding=1, padding=2), (2, 6, 4, 4)),  # depthwise adjoint
 ]
-
-
-def case_id(case):
-    args, kwargs, shape = case
-    return ",".join(map(str, args)) + "," + ",".join(f"{k}={v}" for k, v in kwargs.items())
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

@@ -299,7 +299,31 @@ class CrossEntropyLoss(_ClassLoss):
         return super().extra_repr() + f", label_smoothing={self.label_smoothing}"
 
 
-class MSELoss(_Loss):
+class _DifferenceLoss(_Loss):
+    """An elementwise loss of the difference d = x - t (target: a numeric array of the input's shape):
+    loss = f(d), dloss/dx = f'(d) (times 1/numel for 'mean'). Subclasses give f and f'."""
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        self._check_same_shape(input, target)
+        diff = np.subtract(input, target, dtype=input.dtype)
+        value, scale = self._reduce(self._pointwise(diff), diff.size)
+        self._state = (diff, scale) if self.training else None
+        return value
+
+    def _gradient(self, diff, scale) -> np.ndarray:
+        grad = self._slope(diff)
+        grad *= scale
+        return grad
+
+    def _pointwise(self, diff: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _slope(self, diff: np.ndarray) -> np.ndarray:
+        """f'(d), a new array of d's dtype."""
+        raise NotImplementedError
+
+
+class MSELoss(_DifferenceLoss):
     """Mean squared error, elementwise: loss = (x - t)², 'mean' over all elements.
 
     Target: a numeric array of the input's shape (e.g. one-hot rows for sigmoid outputs).
@@ -309,39 +333,27 @@ class MSELoss(_Loss):
     def __init__(self, *, reduction: str = "mean"):
         super().__init__(reduction)
 
-    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
-        self._check_same_shape(input, target)
-        diff = np.subtract(input, target, dtype=input.dtype)
-        value, scale = self._reduce(np.square(diff), diff.size)
-        self._state = (diff, scale) if self.training else None
-        return value
+    def _pointwise(self, diff):
+        return np.square(diff)
 
-    @staticmethod
-    def _gradient(diff, scale) -> np.ndarray:
-        return diff * (2 * scale)
+    def _slope(self, diff):
+        return diff * 2
 
 
-class L1Loss(_Loss):
+class L1Loss(_DifferenceLoss):
     """Mean absolute error, elementwise: loss = |x - t|; dloss/dx = sign(x - t) (0 where equal, as torch)."""
 
     def __init__(self, *, reduction: str = "mean"):
         super().__init__(reduction)
 
-    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
-        self._check_same_shape(input, target)
-        diff = np.subtract(input, target, dtype=input.dtype)
-        value, scale = self._reduce(np.abs(diff), diff.size)
-        self._state = (diff, scale) if self.training else None
-        return value
+    def _pointwise(self, diff):
+        return np.abs(diff)
 
-    @staticmethod
-    def _gradient(diff, scale) -> np.ndarray:
-        grad = np.sign(diff)
-        grad *= scale
-        return grad
+    def _slope(self, diff):
+        return np.sign(diff)
 
 
-class SmoothL1Loss(_Loss):
+class SmoothL1Loss(_DifferenceLoss):
     """Huber-like loss with threshold β (``beta``), elementwise on d = x - t:
 
         loss = 0.5 d² / β  where |d| < β,   |d| - 0.5 β  otherwise   (β = 0: |d|, L1Loss)
@@ -354,20 +366,14 @@ class SmoothL1Loss(_Loss):
             raise ValueError(f"SmoothL1Loss: beta must be >= 0, got {beta!r}")
         self.beta = float(beta)
 
-    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
-        self._check_same_shape(input, target)
-        diff = np.subtract(input, target, dtype=input.dtype)
+    def _pointwise(self, diff):
         size = np.abs(diff)
-        quadratic = size < self.beta
-        losses = np.where(quadratic, 0.5 * diff * diff / (self.beta or 1.0), size - 0.5 * self.beta)
-        value, scale = self._reduce(losses.astype(input.dtype, copy=False), diff.size)
-        self._state = (diff, quadratic, scale) if self.training else None
-        return value
+        quadratic = 0.5 * diff * diff / (self.beta or 1.0)
+        return np.where(size < self.beta, quadratic, size - 0.5 * self.beta).astype(diff.dtype, copy=False)
 
-    def _gradient(self, diff, quadratic, scale) -> np.ndarray:
-        grad = np.where(quadratic, diff / (self.beta or 1.0), np.sign(diff)).astype(diff.dtype, copy=False)
-        grad *= scale
-        return grad
+    def _slope(self, diff):
+        quadratic = np.abs(diff) < self.beta
+        return np.where(quadratic, diff / (self.beta or 1.0), np.sign(diff)).astype(diff.dtype, copy=False)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", beta={self.beta}"
