@@ -25,9 +25,9 @@ def assert_same_step(ours, theirs, x, seed=1):
     y = ours(x)
     xt = torch.from_numpy(x.copy()).requires_grad_()
     yt = theirs(xt)
-    g = randn(y.shape, seed)
+    g = randn(y.shape, seed).astype(x.dtype)
     yt.backward(torch.from_numpy(g))
-    assert y.dtype == np.float32 and y.shape == tuple(yt.shape)
+    assert y.dtype == x.dtype and y.shape == tuple(yt.shape)  # float32 in, float32 out
     assert_close(y, yt.detach().numpy(), "forward")
     assert_close(ours.backward(g), xt.grad.numpy(), "input gradient")
     grads = dict(theirs.named_parameters())

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from parity import assert_close, assert_same_step, randn, to_torch_state
 
+import scratchnet
 from scratchnet import nn, optim
 
 
@@ -20,19 +21,22 @@ def chain(lib):
 
 
 def test_chain_of_new_layers_matches_torch():
-    ours, theirs = chain(nn), chain(torch.nn)
+    """In float64: through 24 layers float32 rounding alone can move a small gradient sum by 1e-4."""
+    scratchnet.manual_seed(0)
+    ours, theirs = chain(nn).double(), chain(torch.nn).double()
     assert [(k, v.shape) for k, v in ours.state_dict().items()] == \
            [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
     theirs.load_state_dict(to_torch_state(ours))
     for step in range(2):
-        assert_same_step(ours, theirs, randn((4, 3, 13, 11), step), seed=7 + step)
+        assert_same_step(ours, theirs, randn((4, 3, 13, 11), step).astype(np.float64), seed=7 + step)
         ours.zero_grad()
         theirs.zero_grad()
-    x = randn((2, 3, 13, 11), 5)
+    x = randn((2, 3, 13, 11), 5).astype(np.float64)
     assert_close(ours.eval()(x), theirs.eval()(torch.from_numpy(x)).detach().numpy(), "eval output")
 
 
 def test_chain_trains_with_nll_loss_and_clipping():
+    scratchnet.manual_seed(1)
     model, loss_fn = chain(nn), nn.NLLLoss()
     x, y = randn((8, 3, 13, 11), 0), np.arange(8) % 10
     optimizer = optim.AdamW(
