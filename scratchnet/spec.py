@@ -81,12 +81,21 @@ def load_spec(path: str | Path) -> dict:
         raise ValueError(f"model file {path} must end in .json or .toml (a spec of layers), got {path.suffix!r}")
     if not path.is_file():
         raise ValueError(f"model file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"model file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except MemoryError:
+        raise ValueError(f"model file {path} is too large for the memory free (a spec is a few KB)") from None
     try:
         spec = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ValueError(f"model file {path} is not valid {path.suffix[1:].upper()}: {err}") from None
-    validate_spec(spec, source=str(path))
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as err:
+        raise ValueError(f"model file {path} is not valid {path.suffix[1:].upper()}: "
+                         f"{str(err)[:200] or 'nested too deep'}") from None
+    try:
+        validate_spec(spec, source=str(path))
+    except RecursionError:
+        raise ValueError(f"model file {path}: its layers are nested too deep") from None
     return spec
 
 
@@ -192,11 +201,11 @@ def build_node(node: dict, path: str = "", classes: tuple = ()) -> nn.Module:
 
 def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
     cls = getattr(nn, node["type"])
-    # "init" re-initialises parameters when it is a dict; a number is a constructor argument (PReLU's init)
-    reinit = node["init"] if isinstance(node.get("init"), dict) else {}
-    args = {key: _argument(value, _join(path, key), classes) for key, value in node.items()
-            if key != "type" and not (key == "init" and reinit)}
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in _RUNTIME_ARGS]
+    # "init" re-initialises parameters (a dict), except a number for a class that takes init itself (PReLU)
+    init_is_argument = "init" in accepted and not isinstance(node.get("init"), dict)
+    args = {key: _argument(value, _join(path, key), classes) for key, value in node.items()
+            if key != "type" and (key != "init" or init_is_argument)}
     unknown = sorted(set(args) - set(accepted))
     if unknown:
         raise ValueError(f"layer {path} ({cls.__name__}) does not take {', '.join(unknown)}; "
@@ -205,8 +214,11 @@ def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
         module = cls(**args)
     except (TypeError, ValueError) as err:
         raise ValueError(f"layer {path} ({cls.__name__}): {err}") from None
-    for name, init in reinit.items():
-        _initialise(path, module, name, init)
+    init = {} if init_is_argument else node.get("init", {})
+    if not isinstance(init, dict):
+        raise ValueError(f'layer {path}: init must be {{"weight": {{"fn": "kaiming_normal_", ...}}, ...}}, got {init!r}')
+    for name, entry in init.items():
+        _initialise(path, module, name, entry)
     return module
 
 

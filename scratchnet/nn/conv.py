@@ -57,6 +57,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import init
 from ._utils import as_pair, check_grad_output, check_input, check_window_fits, output_size
+from .kernels import conv as direct_conv
 from .module import Module, Parameter
 from .parallel import run_blocks, sample_blocks
 
@@ -259,12 +260,15 @@ class Conv2d(Module):
     # -- forward / backward ------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
         x, unbatched = self._batched(x)
-        xpad = self._pad(x)
-        n, hp, wp = self._padded_shape(xpad)
-        ho, wo = self._out_hw(hp, wp)
-        self._state = (xpad, unbatched) if self.training else None
-        y = self._depthwise_forward(xpad, ho, wo) if self._depthwise else self._im2col_forward(xpad, ho, wo)
-        return y[0] if unbatched else y
+        if direct_conv.supports(self) and (direct := direct_conv.forward(self, x)) is not None:
+            y, saved = direct  # compiled kernel (nn/kernels); the code below is the reference
+        else:
+            saved = xpad = self._pad(x)
+            ho, wo = self._out_hw(*self._padded_shape(xpad)[1:])
+            y = self._depthwise_forward(xpad, ho, wo) if self._depthwise else self._im2col_forward(xpad, ho, wo)
+        y = y[0] if unbatched else y
+        self._state = (saved, unbatched, y.shape) if self.training else None
+        return y
 
     def _im2col_forward(self, xpad: np.ndarray, ho: int, wo: int) -> np.ndarray:
         """y (N, O, Ho, Wo) as a view of channels-last rows: cols @ Wmat + b, block by block."""
@@ -314,17 +318,16 @@ class Conv2d(Module):
 
     def backward(self, grad_output: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dL/dW and dL/db accumulate; dL/dx is returned unless input_grad=False (first layer)."""
-        xpad, unbatched = self._saved(self._state)
-        n, hp, wp = self._padded_shape(xpad)
-        ho, wo = self._out_hw(hp, wp)
-        check_grad_output(self, grad_output, ((n,) if not unbatched else ()) + (self.out_channels, ho, wo))
+        saved, unbatched, y_shape = self._saved(self._state)
+        check_grad_output(self, grad_output, y_shape)
         grad_output = grad_output[None] if unbatched else grad_output
-        backward = self._depthwise_backward if self._depthwise else self._im2col_backward
-        dxpad = backward(xpad, grad_output, ho, wo, input_grad)
-        if dxpad is None:
-            return None
-        dx = self._unpad(dxpad)
-        return dx[0] if unbatched else dx
+        if isinstance(saved, direct_conv.Saved):  # forward ran on the compiled kernel
+            dx = direct_conv.backward(self, saved, grad_output, input_grad)
+        else:
+            backward = self._depthwise_backward if self._depthwise else self._im2col_backward
+            dxpad = backward(saved, grad_output, *grad_output.shape[2:], input_grad)
+            dx = None if dxpad is None else self._unpad(dxpad)
+        return dx[0] if unbatched and dx is not None else dx
 
     def _im2col_backward(self, xpad: np.ndarray, grad_output: np.ndarray, ho: int, wo: int,
                          input_grad: bool) -> np.ndarray | None:
