@@ -78,7 +78,7 @@ def test_eval_mode_keeps_nothing_and_a_wrong_gradient_shape_is_refused():
     x = np.zeros((2, 3, 5, 5), np.float32)
     conv.eval()
     conv(x)
-    assert conv._xpad is None
+    assert conv._state is None
     conv.train()
     conv(x)
     with pytest.raises(ValueError, match=r"expected grad_output of shape \(2, 6, 3, 3\)"):
@@ -90,7 +90,7 @@ def test_configurations_the_kernel_does_not_take_run_the_reference(kwargs):
     conv = nn.Conv2d(3, kwargs.get("out_channels", 6), 3, stride=kwargs.get("stride", 1))
     assert not direct_conv.supports(conv)
     conv(np.zeros((1, 3, 7, 7), np.float32))
-    assert not isinstance(conv._xpad, direct_conv.Saved)
+    assert not isinstance(conv._state[0], direct_conv.Saved)
 
 
 def test_the_numpy_switch_runs_the_reference_path():
@@ -99,10 +99,10 @@ def test_the_numpy_switch_runs_the_reference_path():
     kernels.use("numpy")
     assert kernels.backend() == "numpy" and not direct_conv.supports(conv)
     conv(x)
-    assert not isinstance(conv._xpad, direct_conv.Saved)
+    assert not isinstance(conv._state[0], direct_conv.Saved)
     kernels.use("numba")
     conv(x)
-    assert isinstance(conv._xpad, direct_conv.Saved)
+    assert isinstance(conv._state[0], direct_conv.Saved)
     with pytest.raises(ValueError, match="'cuda' is not a kernel backend; use one of numba, numpy"):
         kernels.use("cuda")
 
