@@ -30,8 +30,9 @@ Built-in branch blocks are layers like any other: ``{"type": "BasicBlock", "inpl
 constructor arguments, never its code. Building such a node needs the class itself
 (``build_model(spec, classes=[ClassName])``); nothing is imported by name.
 
-The optional ``init`` of a layer re-initialises its parameters with functions of
-``scratchnet.nn.init`` (keyword arguments beside ``fn``); without it a layer keeps
+The optional ``init`` of a layer re-initialises its parameters (a block's by dotted name,
+``"conv1.weight"``) with functions of ``scratchnet.nn.init`` (keyword arguments beside
+``fn``); without it a layer keeps
 PyTorch's default initialisation. Model files are the same spec in JSON or TOML
 (``[[layers]]`` tables). ``spec_of(model)`` writes the spec of a model built in Python.
 """
@@ -242,10 +243,11 @@ def _build_user_module(node: dict, path: str, classes: tuple) -> nn.Module:
 
 def _initialise(path: str, module: nn.Module, name: str, init: dict) -> None:
     """Apply ``nn.init.<fn>(module.<name>, **kwargs)`` for one ``init`` entry of a layer."""
-    param = module._parameters.get(name)
+    params = dict(module.named_parameters())  # a block's parameters by dotted name: "conv1.weight"
+    param = params.get(name)
     if param is None:
         raise ValueError(f"layer {path} ({type(module).__name__}) has no parameter {name!r} to initialise; "
-                         f"it has {', '.join(module._parameters) or 'none'}")
+                         f"it has {', '.join(params) or 'none'}")
     allowed = sorted(n for n in vars(nn.init) if n.endswith("_") and not n.startswith("_"))
     fn = init.get("fn") if isinstance(init, dict) else None
     if fn not in allowed:

@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from .. import data, nn, optim, zoo
 from ..random import default_generator, manual_seed
-from ..spec import build_model, load_spec
+from ..spec import build_model, load_spec, output_layer_type
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .evaluation import loss_targets, make_loss, model_outputs, pick_test_images, score, write_predictions
@@ -202,7 +202,7 @@ def _prepare(config: TrainConfig, run_dir: Path, quiet: bool, spec: dict | None 
     model = build_model(spec, info.image_shape, len(classes))
     loss_name = config.loss
     if loss_name == "auto":
-        loss_name = "mse" if spec["layers"][-1]["type"] == "Sigmoid" else "ce"
+        loss_name = "mse" if output_layer_type(spec) == "Sigmoid" else "ce"
 
     ds = data.load(config.dataset, root=config.root, progress=not quiet)
     x_train, y_train = ds.x_train, ds.y_train
