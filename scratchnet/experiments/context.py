@@ -76,15 +76,17 @@ class Context:
     def train(self, name: str, quick: dict | None = None, **settings) -> FinishedRun:
         """Train (or read back, or resume) the run ``out/<name>`` with these TrainConfig settings
         (``quick``: overrides for quick mode, see ``settings``)."""
+        from ..report import write_report
         from ..train import TrainConfig, fit, resume
 
         run_dir = self.out / name
+        report = None if self.quick else write_report
         if not (run_dir / "metrics.json").is_file():
             if (run_dir / "config.json").is_file():
-                resume(run_dir, quiet=self.quiet, report=not self.quick)
+                resume(run_dir, quiet=self.quiet, report=report)
             else:
                 config = TrainConfig.from_dict({**self.settings(quick, **settings), "out": str(run_dir)})
-                fit(config, quiet=self.quiet, report=not self.quick)
+                fit(config, quiet=self.quiet, report=report)
         return FinishedRun.read(run_dir)
 
     def say(self, message: str) -> None:

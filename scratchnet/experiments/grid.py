@@ -84,9 +84,9 @@ def train_trial(settings: dict, run_dir: str) -> None:
     from ..train import TrainConfig, fit, resume
 
     if (Path(run_dir) / "config.json").exists():
-        resume(run_dir, quiet=True, report=False)
+        resume(run_dir, quiet=True)
     else:
-        fit(TrainConfig.from_dict({**settings, "out": run_dir, "threads": 1}), quiet=True, report=False)
+        fit(TrainConfig.from_dict({**settings, "out": run_dir, "threads": 1}), quiet=True)
 
 
 def summarize(run_dir: Path) -> dict:

@@ -317,26 +317,3 @@ def _name_module(err: ValueError, module: Module) -> None:
     if where and err.args and isinstance(err.args[0], str):
         err.args = (f"{where}: {err.args[0]}", *err.args[1:])
 
-
-def check_input(module: Module, x, expected: tuple, dtype=None) -> None:
-    """Raise a ValueError naming ``module`` when ``x`` is not a float array of shape ``expected``.
-
-    ``expected`` holds ints, or None for a free dimension such as the batch size;
-    ``dtype`` (the parameters' dtype) if given must match.
-    """
-    shape = getattr(x, "shape", None)
-    ok = (
-        isinstance(x, np.ndarray)
-        and len(shape) == len(expected)
-        and all(e is None or e == s for e, s in zip(expected, shape))
-    )
-    if not ok:
-        want = "(" + ", ".join("N" if e is None else str(e) for e in expected) + ")"
-        got = shape if isinstance(x, np.ndarray) else type(x).__name__
-        raise ValueError(f"{module!r}: expected input of shape {want}, got {got}")
-    if x.dtype.kind != "f" or (dtype is not None and x.dtype != dtype):
-        want_dtype = dtype if dtype is not None else "a floating dtype"
-        raise ValueError(
-            f"{module!r}: expected input of dtype {want_dtype}, got {x.dtype}; "
-            "convert with x.astype(np.float32) (or call model.double() for float64)"
-        )

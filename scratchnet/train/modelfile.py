@@ -21,7 +21,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .. import __version__, nn
+from .. import nn
+from ..version import __version__
 from ..data import Preprocess
 from ..spec import build_model, is_flat, output_layer_type, spec_of
 from .npzio import array_to_json, json_to_array, load_npz, save_npz
