@@ -127,9 +127,17 @@ def children(node: dict, where: str = "a container") -> list[tuple[str, dict]]:
 
 def _child_nodes(node, where: str = "a container") -> list[tuple[str, dict]]:
     """The nodes inside ``node``: a container's children, or a layer's arguments that are nodes."""
-    if not isinstance(node, dict) or node.get("type") not in CONTAINERS:
-        return [(key, value) for key, value in node.items() if _is_node(value)] if isinstance(node, dict) else []
-    return children(node, where)
+    if not isinstance(node, dict):
+        return []
+    if node.get("type") in CONTAINERS:
+        return children(node, where)
+    found = []
+    for key, value in node.items():
+        if _is_node(value):
+            found.append((key, value))
+        elif isinstance(value, list):
+            found += [(f"{key}.{i}", item) for i, item in enumerate(value) if _is_node(item)]
+    return found
 
 
 def validate_spec(spec, source: str = "model spec") -> None:
@@ -308,6 +316,8 @@ def _arguments_of(module: nn.Module, path: str) -> dict:
         kind = signature.parameters[name].kind
         if name in _RUNTIME_ARGS or (type(module) is nn.Identity and kind != inspect.Parameter.POSITIONAL_OR_KEYWORD):
             continue
+        if value is None and signature.parameters[name].default is None:
+            continue  # TOML has no null; leaving it out means the same
         if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise ValueError(f"{path or 'the model'} ({type(module).__name__}) takes *{name}: a spec names every "
                              "constructor argument; give the class named parameters")
