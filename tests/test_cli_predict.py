@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from scratchnet import cli
-from scratchnet.commands.predict import prepare_image
+from scratchnet.data.pictures import prepare_image
 from scratchnet.data import Preprocess
 from scratchnet.data.handwriting import prepare_digit
 from scratchnet.spec import build_model

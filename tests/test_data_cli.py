@@ -37,7 +37,7 @@ def test_datasets_with_root_flags_the_mnist_subset(capsys):
 
 def test_download_of_an_unknown_dataset_is_a_usage_error(capsys):
     assert cli.main(["datasets", "download", "imagenet"]) == 2
-    assert "known datasets: mnist, fashion-mnist, kmnist, cifar-10" in capsys.readouterr().err
+    assert "known datasets: mnist, mnist-10k, fashion-mnist, kmnist, cifar-10" in capsys.readouterr().err
 
 
 def test_explore_fashion_mnist_writes_pngs_and_a_summary(tmp_path, capsys):

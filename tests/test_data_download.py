@@ -83,15 +83,16 @@ def leftovers(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_search_order_is_root_then_env_then_cache_then_debian(monkeypatch, tmp_path):
+def test_search_order_is_root_then_env_then_cache_then_debian_then_workspace(monkeypatch, tmp_path):
     info = registry.DATASETS["mnist"]
-    folders = {k: tmp_path / k / "mnist" for k in ("root", "env", "cache/scratchnet", "debian")}
+    folders = {k: tmp_path / k / "mnist" for k in ("root", "env", "cache/scratchnet", "debian", "workspace")}
     monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path / "env"))
     places = [p for p, _ in locate.candidates("mnist", tmp_path / "root")]
-    assert places == [tmp_path / "root", folders["root"], folders["env"], folders["cache/scratchnet"], folders["debian"]]
+    assert places == [tmp_path / "root", folders["root"], folders["env"], folders["cache/scratchnet"],
+                      folders["debian"], folders["workspace"]]
     files = idx_files(tmp_path)
     expected = [("root argument", "root"), ("$SCRATCHNET_DATA", "env"), ("user cache", "cache/scratchnet"),
-                ("Debian dataset package", "debian")]
+                ("Debian dataset package", "debian"), ("workspace datasets beside the checkout", "workspace")]
     for folder in folders.values():  # fill every place, then empty them from the front
         folder.mkdir(parents=True)
         for name, body in files.items():
@@ -102,7 +103,7 @@ def test_search_order_is_root_then_env_then_cache_then_debian(monkeypatch, tmp_p
         for name in files:
             (folders[key] / name).unlink()
     location, looked = locate.find(info, tmp_path / "root")
-    assert location is None and len(looked) == 5 and all("missing train-images-idx3-ubyte.gz" in line for line in looked[1:])
+    assert location is None and len(looked) == 6 and all("missing train-images-idx3-ubyte.gz" in line for line in looked[1:])
 
 
 def test_good_download_is_verified_and_stored_atomically(monkeypatch, server, tmp_path):
@@ -176,7 +177,7 @@ def test_download_false_never_connects(monkeypatch, server, tmp_path):
 
 
 def test_unknown_dataset_names_the_known_ones():
-    with pytest.raises(ValueError, match="known datasets: mnist, fashion-mnist, kmnist, cifar-10"):
+    with pytest.raises(ValueError, match="known datasets: mnist, mnist-10k, fashion-mnist, kmnist, cifar-10"):
         data.load("imagenet")
 
 

@@ -20,9 +20,10 @@ def shared_root():
 
 @pytest.fixture
 def no_data_anywhere(tmp_path, monkeypatch):
-    """Hide every dataset: empty $SCRATCHNET_DATA and user cache (Debian's folder has no CIFAR-10)."""
+    """Hide every dataset: empty $SCRATCHNET_DATA, user cache and workspace folder (Debian's has no CIFAR-10)."""
     monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("scratchnet.data.locate.WORKSPACE_DATASETS", tmp_path / "no-workspace")
 
 
 def write_cifar(folder, train_per_batch=130, test=200, seed=0):

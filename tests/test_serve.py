@@ -94,7 +94,8 @@ def test_page_and_static_files_are_served(server):
 def test_info(server):
     status, _, body = request(server, "GET", "/info")
     assert status == 200
-    assert json.loads(body) == {"model": "tiny", "classes": [str(d) for d in range(10)], "input_shape": [1, 28, 28]}
+    assert json.loads(body) == {"model": "tiny", "classes": [str(d) for d in range(10)], "input_shape": [1, 28, 28],
+                                "dataset": "mnist", "handwriting": True}
 
 
 def test_predict_png_bytes(server):
@@ -172,7 +173,7 @@ def test_concurrent_predictions_all_succeed(server):
 
 def test_a_failing_model_gets_500_and_the_server_keeps_running(model):
     class BrokenModel:
-        classes, input_shape = model.classes, model.input_shape
+        classes, input_shape, dataset = model.classes, model.input_shape, model.dataset
 
         def predict_proba(self, x):
             raise RuntimeError("out of memory")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 SIZE = 28  # side of the image the network sees
 BOX = 20  # longer side of the digit's bounding box inside it
@@ -71,8 +71,9 @@ class DigitSteps:
 
 
 def open_image(source: str | Path | bytes) -> Image.Image:
-    """Open and fully decode an image file (path or bytes); ValueError if it is not an image
-    or has more than MAX_PIXELS pixels.
+    """Open and fully decode an image file (path or bytes), turned upright as its EXIF
+    Orientation tag says (phone photos); ValueError if it is not an image or has more than
+    MAX_PIXELS pixels.
 
     JPEGs are decoded directly at a reduced scale (1/2 to 1/8, never below DRAFT_SIDE px
     on a side): a 12-megapixel phone photo of a digit needs no more, and decodes in a
@@ -88,6 +89,7 @@ def open_image(source: str | Path | bytes) -> Image.Image:
             raise ValueError(f"{name} is {image.width}x{image.height} pixels, over the limit of "
                              f"{MAX_PIXELS // 1_000_000} megapixels; use a smaller image")
         image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # phone photos: pixels as shot, plus a tag saying how to turn them
     except BaseException as err:
         if image is not None:
             image.close()  # the file Pillow opened

@@ -2,7 +2,7 @@
 
 Routes:
   GET  /, /app.js, /style.css   the page (files in ``static/``; nothing from the internet)
-  GET  /info                    {"model", "classes", "input_shape"}
+  GET  /info                    {"model", "classes", "input_shape", "dataset", "handwriting"}
   POST /predict                 body: image bytes (PNG, JPEG, ...) or JSON {"image": "data:...;base64,..."}
                                 -> {"predicted", "index", "probabilities", "classes", "input"}
                                    where "input" is the 28x28 image the network saw, as a PNG data URI
@@ -29,7 +29,8 @@ from typing import Protocol, Sequence
 import numpy as np
 from PIL import Image
 
-from ..data.handwriting import open_image, prepare_digit
+from ..data.handwriting import open_image
+from ..data.pictures import is_handwriting, prepare_image
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 DIGIT_SHAPE = (1, 28, 28)
@@ -46,6 +47,7 @@ class Classifier(Protocol):
 
     classes: Sequence[str]
     input_shape: tuple[int, int, int]
+    dataset: str
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) uint8 -> (N, classes) float32 probabilities."""
@@ -83,12 +85,13 @@ class DigitServer(ThreadingHTTPServer):
 
     def info(self) -> dict:
         return {"model": self.model_name, "classes": [str(c) for c in self.model.classes],
-                "input_shape": list(self.model.input_shape)}
+                "input_shape": list(self.model.input_shape), "dataset": self.model.dataset,
+                "handwriting": is_handwriting(self.model.dataset, self.model.input_shape)}
 
     def predict(self, image_bytes: bytes) -> dict:
         """Image file bytes -> the prediction JSON (RequestError 400 if the image is unusable)."""
         try:
-            digit = prepare_digit(open_image(image_bytes))
+            digit = prepare_image(open_image(image_bytes), self.model)[0]
         except ValueError as err:
             raise RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
         with self._model_lock:

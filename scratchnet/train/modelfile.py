@@ -26,6 +26,7 @@ from ..version import __version__
 from ..data import Preprocess
 from ..spec import build_model, is_flat, output_layer_type, spec_of
 from .npzio import array_to_json, json_to_array, load_npz, save_npz
+from .runfiles import MODEL
 
 FORMAT = "scratchnet-model"
 FORMAT_VERSION = 2  # the newest this version reads and writes; flat specs are still written as 1
@@ -103,7 +104,7 @@ def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
     the model contains (the file names them, and says so when one is missing)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "model.npz"
+        path = path / MODEL
     arrays = load_npz(path, _EXPECTED)
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "
