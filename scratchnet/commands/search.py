@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,11 +31,34 @@ def register(subparsers) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a base setting, e.g. --set epochs=5 (repeatable; values parse as JSON, else text)")
     parser.add_argument("--grid", action="append", default=[], required=True, metavar="KEY=V1,V2",
-                        help="a setting and the values to try, e.g. --grid lr=1e-3,3e-4 (repeatable)")
+                        help="a setting and the values to try, e.g. --grid lr=1e-3,3e-4 (repeatable); with "
+                             "--search optuna also a range, e.g. --grid lr=loguniform:1e-4:1e-2 (or uniform, randint)")
     parser.add_argument("--metric", default="val_loss",
                         help="column to sort by (default val_loss; accuracy-like metrics sort best-first descending)")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of cores)")
-    parser.add_argument("--out", required=True, help="search directory: trials/<name>/ and results.csv")
+    parser.add_argument("--out", required=True, help="search directory: trials/<name>/ and results.csv (with "
+                        "--backend ray on several machines: a folder every node can reach)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted search (re-running it does too; with Ray this also restores "
+                             "Tune's state: the Optuna study, ASHA's rungs)")
+    ray = parser.add_argument_group("Ray backend (pip install 'scratchnet[ray]')")
+    ray.add_argument("--backend", choices=("local", "ray"), default="local",
+                     help="local: worker processes on this machine (default); ray: each trial a Ray Tune trial")
+    ray.add_argument("--address", metavar="auto|HOST:PORT",
+                     help="the Ray cluster to join: auto (the one `ray start` runs here) or its head's HOST:PORT; "
+                          "default: start Ray on this machine for this search")
+    ray.add_argument("--cpus-per-trial", type=int, default=1, metavar="N",
+                     help="CPUs (and BLAS threads) each trial gets (default 1)")
+    ray.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
+                     help="asha: stop trials whose validation loss cannot win (default fifo: run every trial out)")
+    ray.add_argument("--grace-period", type=int, default=1, metavar="EPOCHS",
+                     help="ASHA: epochs every trial runs before it may be stopped (default 1)")
+    ray.add_argument("--reduction-factor", type=int, default=2, metavar="R",
+                     help="ASHA: keep the best 1/R of the trials at each rung (default 2)")
+    ray.add_argument("--search", choices=("grid", "optuna"), default="grid",
+                     help="grid: every combination (default); optuna: --trials samples of the --grid values "
+                          "and ranges (Tune's Optuna searcher, TPE)")
+    ray.add_argument("--trials", type=int, default=10, metavar="N", help="--search optuna: trials to sample (10)")
     parser.set_defaults(func=run)
 
 
@@ -70,23 +94,68 @@ def check_trials(trials: list[grid_search.Trial]) -> None:
 
 
 def run(args) -> int:
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    check_args(args)
     try:
-        grid = grid_search.parse_grid(args.grid)
+        grid = grid_search.parse_grid(args.grid, ranges=args.search == "optuna")
     except ValueError as err:
         raise UsageError(str(err)) from None
-    trials = grid_search.expand(base_settings(args.base, args.overrides), grid)
-    check_trials(trials)
+    base = base_settings(args.base, args.overrides)
+    check_trials(grid_search.expand(base, {k: [v.low] if isinstance(v, grid_search.Range) else v
+                                           for k, v in grid.items()}))
+    check_out(Path(args.out))
     try:
-        rows = grid_search.run_grid(trials, args.out, jobs=args.jobs, metric=args.metric,
-                                    trial=grid_search.train_trial)
+        rows = _search(args, base, grid)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    except grid_search.TrialFailed as err:
+    except (grid_search.TrialFailed, RuntimeError) as err:
         print(f"scratchnet search: error: {err}", file=sys.stderr)
         return 1
     columns = ["trial", *grid, *(c for c in (args.metric, *SHOWN) if c not in grid)]
+    columns += ["status"] if args.backend == "ray" else []
     print(grid_search.format_table(rows, list(dict.fromkeys(columns))))
     print(f"results: {Path(args.out) / grid_search.RESULTS} (sorted by {args.metric})")
+    failed = [row["trial"] for row in rows if str(row.get("status", "")).startswith("failed")]
+    if failed:
+        print(f"scratchnet search: {len(failed)} trial(s) failed: {', '.join(failed)} (see the status column); "
+              "running the same search again retries them", file=sys.stderr)
+        return 1
     return 0
+
+
+def check_args(args) -> None:
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    for flag in ("cpus_per_trial", "grace_period", "trials"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.reduction_factor < 2:
+        raise UsageError(f"--reduction-factor must be >= 2, got {args.reduction_factor}")
+    ray_only = [flag for flag, given in (("--address", args.address), ("--scheduler asha", args.scheduler == "asha"),
+                                         ("--search optuna", args.search == "optuna")) if given]
+    if args.backend == "local" and ray_only:
+        raise UsageError(f"{', '.join(ray_only)} need --backend ray (pip install 'scratchnet[ray]')")
+
+
+def check_out(out: Path) -> None:
+    """The search directory must be a directory this user can write to."""
+    try:
+        (out / "trials").mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write there ({err.strerror}); choose a folder you can write to") \
+            from None
+
+
+def _search(args, base: dict, grid: dict) -> list[dict]:
+    if args.backend == "ray":
+        from ..experiments import ray_backend
+
+        options = ray_backend.RayOptions(
+            address=args.address, cpus_per_trial=args.cpus_per_trial,
+            scheduler=None if args.scheduler == "fifo" else args.scheduler, grace_period=args.grace_period,
+            reduction_factor=args.reduction_factor, search=args.search, trials=args.trials, resume=args.resume)
+        return ray_backend.run_ray(base, grid, args.out, options, metric=args.metric)
+    trials = grid_search.expand(base, grid)
+    return grid_search.run_grid(trials, args.out, jobs=args.jobs, metric=args.metric, trial=grid_search.train_trial)
