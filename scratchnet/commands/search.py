@@ -1,7 +1,8 @@
-"""``scratchnet search``: a grid search over training settings, in parallel worker processes.
+"""``scratchnet search``: a grid search over training settings, in parallel worker processes or on Ray.
 
     scratchnet search --set dataset=fashion-mnist --set epochs=5 \\
         --grid model=cnn3-128-0.1,cnn3-256-0.1 --grid lr=1e-3,3e-4 --jobs 2 --out runs/search
+    scratchnet search ... --backend ray --address auto --scheduler asha --out /shared/runs/search
 """
 from __future__ import annotations
 
@@ -20,12 +21,19 @@ SHOWN = ("val_loss", "val_accuracy", "best_epoch", "test_loss", "test_accuracy",
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "search", help="grid search over training settings, trials in parallel",
-        description="Train every combination of the --grid values on top of a base configuration, in parallel "
-                    "worker processes (one BLAS thread each). Finished trials (their metrics.json exists) are "
-                    "skipped, so re-running a search resumes it. Writes OUT/results.csv sorted by --metric.",
+        description="Train every combination of the --grid values on top of a base configuration. The local "
+                    "backend (default) runs each trial in a process of its own, --jobs at a time, one BLAS thread "
+                    "each; a trial that fails there (an error, or its process killed) stops the search: no further "
+                    "trial starts, the running ones finish. --backend ray runs each trial as a Ray Tune trial, on "
+                    "this machine or a cluster, with optional early stopping (--scheduler asha) and sampling "
+                    "(--search optuna); a failing trial there is reported in the table while the others go on. "
+                    "Finished trials (their metrics.json exists) are skipped, so re-running a search resumes it. "
+                    "Writes OUT/results.csv sorted by --metric.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  scratchnet search --base runs/cnn3/config.json --grid lr=1e-3,3e-4 --out runs/lr\n"
-               "  scratchnet search --set dataset=mnist --set epochs=3 --grid model=mlp2,mlp6 --jobs 2 --out runs/s")
+               "  scratchnet search --set dataset=mnist --set epochs=3 --grid model=mlp2,mlp6 --jobs 2 --out runs/s\n"
+               "  scratchnet search --set epochs=10 --grid lr=loguniform:1e-4:1e-2 --backend ray --search optuna "
+               "--trials 20 --scheduler asha --out runs/lr")
     parser.add_argument("--base", metavar="CONFIG.json",
                         help="training settings to start from (e.g. a run's config.json); default: TrainConfig's")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -132,6 +140,9 @@ def check_args(args) -> None:
         raise UsageError(f"--reduction-factor must be >= 2, got {args.reduction_factor}")
     ray_only = [flag for flag, given in (("--address", args.address), ("--scheduler asha", args.scheduler == "asha"),
                                          ("--search optuna", args.search == "optuna")) if given]
+    if args.backend == "ray" and args.jobs is not None:
+        raise UsageError("--jobs sets the local backend's processes; with --backend ray, Ray runs as many trials "
+                         "at once as the cluster's CPUs allow: set --cpus-per-trial")
     if args.backend == "local" and ray_only:
         raise UsageError(f"{', '.join(ray_only)} need --backend ray (pip install 'scratchnet[ray]')")
 

@@ -145,7 +145,9 @@ def _tune(tune, base, space, trials: list[Trial], out: Path, options: RayOptions
         say(f"resuming the Ray search in {storage / EXPERIMENT}")
         tuner = tune.Tuner.restore(str(storage / EXPERIMENT), trainable, resume_unfinished=True,
                                    resume_errored=True)
-        tuner._local_tuner._run_config.callbacks = [progress]  # callbacks are not restored
+        # Tune restores the pickled RunConfig, callbacks included; ours must be this run's (its
+        # failures are read below). Tuner.restore takes no run_config, hence the internal handle.
+        tuner._local_tuner.get_run_config().callbacks = [progress]
     else:
         todo = [t for t in trials if not is_finished(out / "trials" / t.name)
                 and not (out / "trials" / t.name / STOPPED).is_file()]
