@@ -103,6 +103,40 @@ def test_param_groups_with_own_hyperparameters_match_torch():
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-13)
 
 
+GROUP_CONFIGS = [
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.05), dict(weight_decay=0, lr=0.3)),
+    ("SGD", dict(lr=0.1, weight_decay=0.05, nesterov=True, momentum=0.5), dict(weight_decay=0)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1), dict(weight_decay=0, betas=(0.5, 0.9))),
+    ("AdamW", dict(lr=0.01, weight_decay=0.3), dict(weight_decay=0, amsgrad=True)),
+    ("Adagrad", dict(lr=0.1, weight_decay=0.1), dict(weight_decay=0, lr_decay=0.1)),
+    ("RMSprop", dict(lr=0.01, weight_decay=0.1, momentum=0.9), dict(weight_decay=0, centered=True)),
+]
+
+
+@pytest.mark.parametrize("name, defaults, override", GROUP_CONFIGS, ids=lambda c: str(c))
+def test_every_optimizer_takes_per_group_hyperparameters_like_torch(name, defaults, override):
+    """E.g. no weight decay on biases: [{"params": weights}, {"params": biases, "weight_decay": 0}]."""
+    rng = np.random.default_rng(2)
+    inits = random_arrays(rng, np.float64)
+    ours = [Parameter(a.copy()) for a in inits]
+    theirs = [torch.tensor(a, requires_grad=True) for a in inits]
+    opt = getattr(optim, name)([{"params": ours[:2]}, {"params": ours[2:], **override}], **defaults)
+    torch_opt = getattr(torch.optim, name)([{"params": theirs[:2]}, {"params": theirs[2:], **override}],
+                                           foreach=False, **defaults)
+    assert opt.param_groups[1]["weight_decay"] == 0 and opt.param_groups[0]["weight_decay"] == defaults["weight_decay"]
+    for _ in range(4):
+        grads = random_arrays(rng, np.float64)
+        set_grads(ours, grads)
+        set_grads(theirs, grads)
+        opt.step()
+        torch_opt.step()
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-14)
+    state = opt.state_dict()
+    assert [g["params"] for g in state["param_groups"]] == [[0, 1], [2]]
+    assert all(state["param_groups"][1][k] == v for k, v in override.items())
+
+
 def test_training_linear_model_matches_torch():
     model = Sequential(Linear(5, 4, dtype=np.float64), Linear(4, 3, dtype=np.float64))
     torch_model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3)).double()

@@ -3,35 +3,9 @@ import numpy as np
 import pytest
 import torch
 
+from parity import assert_close, assert_same_step, randn, to_torch_state
+
 from scratchnet import nn
-
-def assert_close(actual, desired, what):
-    """Equal within float32 rounding; sums over many terms may differ by ~1e-5 of the array's scale."""
-    desired = np.asarray(desired)
-    np.testing.assert_allclose(actual, desired, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(desired).max()), err_msg=what)
-
-
-def randn(shape, seed):
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def to_torch_state(module):
-    return {k: torch.from_numpy(np.asarray(v)) for k, v in module.state_dict().items()}
-
-
-def assert_same_step(ours, theirs, x, seed=1):
-    """One forward/backward of both modules on x: outputs, input grads and parameter grads agree."""
-    y = ours(x)
-    xt = torch.from_numpy(x.copy()).requires_grad_()
-    yt = theirs(xt)
-    g = randn(y.shape, seed)
-    yt.backward(torch.from_numpy(g))
-    assert y.dtype == np.float32 and y.shape == tuple(yt.shape)
-    assert_close(y, yt.detach().numpy(), "forward")
-    assert_close(ours.backward(g), xt.grad.numpy(), "input gradient")
-    grads = dict(theirs.named_parameters())
-    for name, p in ours.named_parameters():
-        assert_close(p.grad, grads[name].grad.numpy(), f"grad of {name}")
 
 
 @pytest.mark.parametrize("args, kwargs, shape", [

@@ -21,7 +21,7 @@ from scratchnet.report.html import (format_bytes, format_duration, split_descrip
                                     wrap_command)
 from scratchnet.train.runfiles import read_run
 from scratchnet.train import TrainConfig
-from scratchnet.train.build import build_model
+from scratchnet.spec import build_model
 from scratchnet.train.modelfile import save_model
 from scratchnet.train.metrics import classification_report
 

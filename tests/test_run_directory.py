@@ -100,7 +100,7 @@ KILL_AFTER_LAST_CHECKPOINT = """
 import os, signal, sys
 from scratchnet.train import TrainConfig, fit
 config = TrainConfig.from_dict({config})
-fit(config, quiet=True, report=False,
+fit(config, quiet=True,
     on_epoch_end=lambda row: row["epoch"] == config.epochs and os.kill(os.getpid(), signal.SIGKILL))
 """
 
@@ -113,7 +113,7 @@ def test_resume_finishes_a_run_killed_after_its_last_checkpoint(tmp_path):
     assert load_checkpoint(run / "checkpoint.npz").epoch == 2 and not (run / "model.npz").exists()
     assert main(["train", "--resume", str(run), "--quiet", "--no-report"]) == 0
     assert main(["evaluate", str(run)]) == 0
-    straight = fit(tiny(tmp_path / "straight"), quiet=True, report=False)
+    straight = fit(tiny(tmp_path / "straight"), quiet=True)
     finished = load_model(run).model.state_dict()
     for key, value in straight.model.state_dict().items():
         np.testing.assert_array_equal(finished[key], value, err_msg=key)
@@ -150,7 +150,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("finished") / "run"
-    fit(tiny(out, epochs=1), quiet=True, report=False)
+    fit(tiny(out, epochs=1), quiet=True)
     return out
 
 

@@ -76,10 +76,11 @@ class Context:
     def train(self, name: str, quick: dict | None = None, **settings) -> FinishedRun:
         """Train (or read back, or resume) the run ``out/<name>`` with these TrainConfig settings
         (``quick``: overrides for quick mode, see ``settings``)."""
+        from ..report import write_report
         from ..train import fit_or_resume
 
         run_dir = fit_or_resume(self.out / name, lambda: self.settings(quick, **settings), quiet=self.quiet,
-                                report=not self.quick)
+                                report=None if self.quick else write_report)
         return FinishedRun.read(run_dir)
 
     def say(self, message: str) -> None:

@@ -113,7 +113,7 @@ def train_trial(settings: dict, run_dir: str) -> None:
     """Train one trial quietly, without a report, on one BLAS thread (or resume it, see ``fit_or_resume``)."""
     from ..train import fit_or_resume
 
-    fit_or_resume(run_dir, {**settings, "threads": 1}, quiet=True, report=False)
+    fit_or_resume(run_dir, {**settings, "threads": 1}, quiet=True)
 
 
 def summarize(run_dir: Path) -> dict:

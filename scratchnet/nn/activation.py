@@ -10,16 +10,8 @@ import math
 
 import numpy as np
 
+from ._utils import check_array
 from .module import Module
-
-
-def check_array(module: Module, x) -> None:
-    """The cheap hot-path check: raise a ValueError naming ``module`` unless ``x`` is an ndarray."""
-    if not isinstance(x, np.ndarray):
-        raise ValueError(
-            f"{module!r}: expected a NumPy array, got {type(x).__name__}; "
-            "convert with np.asarray(x, dtype=np.float32)"
-        )
 
 
 # W. J. Cody's rational approximations (Math. Comp. 23, 1969; SPECFUN's CALERF), accurate to

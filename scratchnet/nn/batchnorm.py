@@ -28,8 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .parallel import run_blocks, sample_blocks
+from ._utils import check_grad_output
 from .module import Module, Parameter
+from .parallel import run_blocks, sample_blocks
 
 
 class _ChannelLayout:
@@ -161,9 +162,7 @@ class _BatchNorm(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         centered, inv_std = self._saved(self._state)
-        if getattr(grad_output, "shape", None) != centered.shape:
-            raise ValueError(f"{self!r}: expected grad_output of shape {centered.shape}, "
-                             f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
+        check_grad_output(self, grad_output, centered.shape)
         count = centered.size // self.num_features
         blocks = sample_blocks(centered)
         partial = run_blocks(lambda b: (_channel_sum(grad_output[b]), _channel_dot(grad_output[b], centered[b])),

@@ -50,33 +50,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import init
-from .module import Module, Parameter, check_input
+from ._utils import as_pair, check_grad_output, check_input, check_window_fits, output_size
+from .module import Module, Parameter
 from .parallel import run_blocks, sample_blocks
 
 _FEW_CHANNELS = 4  # up to this many input channels, the patch matrix is built channels-first (measured)
-
-
-def as_pair(value, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints, as torch's kernel_size/stride/padding, checked to be >= minimum."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length along one axis: floor((size + 2·padding - kernel) / stride) + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def check_window_fits(module: Module, x: np.ndarray, kernel: tuple, padding: tuple) -> None:
-    """Raise a ValueError naming ``module`` when the kernel is larger than the padded input."""
-    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
-    if padded[0] < kernel[0] or padded[1] < kernel[1]:
-        raise ValueError(
-            f"{module!r}: input of shape {x.shape} is {padded[0]}x{padded[1]} after padding, smaller "
-            f"than the {kernel[0]}x{kernel[1]} kernel; use larger images, more padding or a smaller kernel"
-        )
 
 
 class Conv2d(Module):
@@ -214,10 +192,7 @@ class Conv2d(Module):
         xpad = self._saved(self._xpad)
         n, hp, wp = self._padded_shape(xpad)
         ho, wo = self._out_hw(hp, wp)
-        expected = (n, self.out_channels, ho, wo)
-        if getattr(grad_output, "shape", None) != expected:
-            raise ValueError(f"{self!r}: expected grad_output of shape {expected}, "
-                             f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
+        check_grad_output(self, grad_output, (n, self.out_channels, ho, wo))
         g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1)).reshape(n, ho * wo, self.out_channels)
         kh, kw = self.kernel_size
         few = self._few_channels

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..random import resolve
-from .activation import check_array
+from ._utils import check_array
 from .module import Module
 
 

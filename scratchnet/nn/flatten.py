@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .activation import check_array
+from ._utils import check_array
 from .module import Module
 
 

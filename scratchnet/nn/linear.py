@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_input
+from ._utils import check_input
+from .module import Module, Parameter
 
 
 class Linear(Module):

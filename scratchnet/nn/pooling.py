@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import as_pair, check_window_fits, output_size
+from ._utils import as_pair, check_grad_output, check_input, check_window_fits, output_size
+from .module import Module
 from .parallel import run_blocks, sample_blocks
-from .module import Module, check_input
 
 
 class _Pool2d(Module):
@@ -53,10 +53,7 @@ class _Pool2d(Module):
         return self._out_hw(x.shape[2], x.shape[3])
 
     def _check_grad(self, grad_output: np.ndarray, x_shape: tuple) -> None:
-        expected = (*x_shape[:2], *self._out_hw(*x_shape[2:]))
-        if getattr(grad_output, "shape", None) != expected:
-            raise ValueError(f"{self!r}: expected grad_output of shape {expected}, "
-                             f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
+        check_grad_output(self, grad_output, (*x_shape[:2], *self._out_hw(*x_shape[2:])))
 
     def _unpad(self, dxpad: np.ndarray) -> np.ndarray:
         ph, pw = self.padding

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..data import load
 from ..nn import Parameter
 from ..train.modelfile import load_model
+from ..version import __version__
 from .html import render_report
 from .plots import first_layer_filters, plot_confusion, plot_curves, plot_filters, plot_mistakes
 from ..train.runfiles import REPORT, RunFiles, read_run, write_text_atomic

@@ -9,7 +9,7 @@
 ``fit`` and ``resume`` raise ``ConfigError`` (a ValueError) for settings that cannot work,
 before training starts, and ``NonFiniteLossError`` when training diverges.
 """
-from .build import LAYER_TYPES, build_model, load_spec
+from ..spec import LAYER_TYPES, build_model, load_spec
 from .config import ConfigError, TrainConfig
 from .evaluation import Evaluation, evaluate
 from .metrics import accuracy, classification_report, confusion_matrix, format_report

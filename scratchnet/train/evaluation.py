@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import data, nn
 from .config import ConfigError
+from .losses import loss_targets, make_loss
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
 from .npzio import save_npz
@@ -22,32 +23,25 @@ from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json, write_text_atomic
 EVAL_BATCH = 1000
 
 
-def make_loss(loss_name: str, classes: list[str], class_weights: dict[str, float] | None = None,
-              label_smoothing: float = 0.0) -> nn.Module:
-    """The loss module for ``loss_name`` ("ce", "mse", "bce"); class weights are by class name."""
-    if loss_name == "mse":
-        return nn.MSELoss()
-    if loss_name == "bce":
-        return nn.BCEWithLogitsLoss()
-    weight = None
-    if class_weights:
-        weight = np.array([class_weights.get(name, 1.0) for name in classes], dtype=np.float32)
-    return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess, tta: bool = False) -> np.ndarray:
+    """The outputs for uint8 images x in eval mode, EVAL_BATCH images at a time; the mode is restored.
 
-
-def loss_targets(loss_name: str, y: np.ndarray, num_classes: int) -> np.ndarray:
-    """What the loss compares outputs with: the labels for cross-entropy, one-hot rows otherwise."""
-    return y if loss_name == "ce" else data.one_hot(y, num_classes)
-
-
-def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess) -> np.ndarray:
-    """The outputs for uint8 images x in eval mode, EVAL_BATCH images at a time; the mode is restored."""
+    With ``tta`` (test-time augmentation) each output is the mean of the outputs for the image
+    and for its mirror image (flipped left-right): (f(x) + f(flip(x))) / 2.
+    """
     was_training = model.training
     model.eval()
     try:
-        return np.concatenate([model(preprocess(x[i:i + EVAL_BATCH])) for i in range(0, len(x), EVAL_BATCH)])
+        return np.concatenate([_outputs(model, preprocess(x[i:i + EVAL_BATCH]), tta)
+                               for i in range(0, len(x), EVAL_BATCH)])
     finally:
         model.train(was_training)
+
+
+def _outputs(model: nn.Module, batch: np.ndarray, tta: bool) -> np.ndarray:
+    if not tta:
+        return model(batch)
+    return (model(batch) + model(np.ascontiguousarray(batch[..., ::-1]))) / 2
 
 
 @dataclass
@@ -94,11 +88,12 @@ class Evaluation:
 
 
 def evaluate(run: str | Path, dataset: str | None = None, root: str | None = None,
-             test_subset: int | None = None, progress: bool = True) -> Evaluation:
+             test_subset: int | None = None, progress: bool = True, tta: bool | None = None) -> Evaluation:
     """Score a run's model (``run`` is a run directory or a model file) on a test set.
 
     Defaults come from the run's config.json when there is one: the dataset, its root, the
-    test subset and the loss (with its class weights). Scoring a run on its own test set
+    test subset, the loss (with its class weights) and ``tta`` (mirror-image test-time
+    augmentation). Scoring a run on its own test set
     also rewrites the test entries of metrics.json and test_predictions.npz.
     """
     run = Path(run)
@@ -115,7 +110,8 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
     index = pick_test_images(ds.y_test, test_subset, config.get("split_seed", 0))
     loss_name = model.extra.get("loss", "ce")
     loss_fn = make_loss(loss_name, ds.classes, config.get("class_weights"), config.get("label_smoothing", 0.0))
-    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess)
+    tta = config.get("tta", False) if tta is None else tta
+    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess, tta=tta)
     scores = score(model.spec, outputs, ds.y_test[index], ds.classes, loss_fn, loss_name)
     if own_test_set:
         _update_metrics(run_dir / METRICS, scores.metrics)

@@ -17,15 +17,16 @@ from typing import Callable, Mapping
 
 from .config import TrainConfig
 from .runfiles import CONFIG, is_finished
-from .trainer import fit, resume
+from .trainer import ReportWriter, fit, resume
 
 
 def fit_or_resume(run_dir: str | Path, settings: Mapping | Callable[[], Mapping], *, quiet: bool = False,
-                  report: bool = True, on_epoch_end: Callable[[dict], None] | None = None) -> Path:
+                  report: ReportWriter | None = None, on_epoch_end: Callable[[dict], None] | None = None) -> Path:
     """Finish the run in ``run_dir`` (see the module docstring) and return its directory.
 
     ``settings``: TrainConfig settings, or a function returning them, called only when a new
     run starts (so a finished run is read back without, e.g., looking for its dataset).
+    ``report`` and ``on_epoch_end`` are as for ``fit``.
     """
     run_dir = Path(run_dir)
     if is_finished(run_dir):
