@@ -225,7 +225,7 @@ def _trainable(config: dict, base: dict, settings: dict, out: str, cpus: int) ->
         tune.report({"epoch": row["epoch"], **{key: row[key] for key in TUNE_METRICS}})
 
     with threadpool_limits(limits=cpus):
-        fit_or_resume(Path(out) / "trials" / name, {**values, "threads": cpus}, quiet=True, report=False,
+        fit_or_resume(Path(out) / "trials" / name, {**values, "threads": cpus}, quiet=True,
                       on_epoch_end=report)
 
 
