@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import dataset_dir
+from test_search import alive
 
 from scratchnet.cli import main
 
@@ -48,17 +49,10 @@ def cluster():
     started = descendants(os.getpid())
     ray.shutdown()
     deadline = time.time() + 60  # a bound for a hung shutdown, not a timing assertion
-    while time.time() < deadline and started & descendants(os.getpid()) | {p for p in started if alive(p)}:
+    while time.time() < deadline and any(alive(pid) for pid in started):
         time.sleep(0.2)
     left = {p for p in started if alive(p)}
     assert not left, f"Ray processes still running after the tests: {sorted(left)}"
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def search(out, *extra, epochs=2, train_subset=300):
