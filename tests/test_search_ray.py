@@ -3,6 +3,7 @@
 Tiny trials (a small MLP on a few hundred real MNIST digits) keep each Tune run to seconds.
 """
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -79,6 +80,7 @@ def test_ray_results_equal_the_local_backends(cluster, tmp_path, capsys):
         assert a["status"] == "finished"
         for column in ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "best_epoch"):
             assert float(a[column]) == float(b[column]), column
+        assert json.loads((Path(a["run_dir"]) / "config.json").read_text())["threads"] == 1
 
 
 def test_asha_stops_a_clearly_worse_trial_and_the_table_says_when(cluster, tmp_path, capsys):
@@ -92,6 +94,8 @@ def test_asha_stops_a_clearly_worse_trial_and_the_table_says_when(cluster, tmp_p
     assert bad["trial"] == "lr-1e-09" and bad["status"] == "stopped after 1 epoch(s)"
     assert "stopped lr-1e-09 after 1 epoch(s) by ASHA" in out
     assert bad["test_accuracy"] == "" and int(bad["epochs_run"]) == 1
+    assert int(good["epochs_run"]) == 4 and good["test_accuracy"] != ""  # not stopped at its last epoch
+    assert json.loads((Path(good["run_dir"]) / "config.json").read_text())["threads"] == 2  # --cpus-per-trial
 
 
 def test_a_failing_trial_is_reported_while_the_others_finish(cluster, tmp_path, capsys):

@@ -225,7 +225,8 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     columns = columns or [c for c in _columns(rows) if c != "run_dir"]
     cells = [[_cell(row.get(column, "")) for column in columns] for row in rows]
     widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
-    numeric = [all(isinstance(row.get(column), (int, float)) for row in rows) for column in columns]
+    numeric = [all(isinstance(row[column], (int, float)) for row in rows if row.get(column, "") != "")
+               for column in columns]  # a stopped trial's empty test columns do not make a column text
 
     def line(values):
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()

@@ -190,9 +190,9 @@ def _tune_config(tune, metric: str, max_epochs: int, options: RayOptions):
     if options.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
-        # max_t one past the last epoch: ASHA stops a trial that reaches max_t at once, before its
-        # model and metrics are written; stopping trials that cannot win is the rungs' job.
-        scheduler = ASHAScheduler(time_attr="epoch", max_t=max_epochs + 1,
+        # Rungs lie below max_t, so no trial is stopped at its last epoch; _trainable reports that
+        # epoch only once the model and metrics are written (ASHA stops a trial reaching max_t).
+        scheduler = ASHAScheduler(time_attr="epoch", max_t=max_epochs,
                                   grace_period=options.grace_period, reduction_factor=options.reduction_factor)
     if options.search == "optuna":
         try:
@@ -216,17 +216,23 @@ def _trainable(config: dict, base: dict, settings: dict, out: str, cpus: int) ->
     from ray import tune
     from threadpoolctl import threadpool_limits
 
-    from ..train import fit_or_resume
+    from ..train import TrainConfig, fit_or_resume
 
     name = trial_name(config, tune.get_context().get_trial_id())
     values = settings[name] if "trial" in config else {**base, **config}
+    epochs = int(values.get("epochs", TrainConfig().epochs))
 
     def report(row: dict) -> None:
         tune.report({"epoch": row["epoch"], **{key: row[key] for key in TUNE_METRICS}})
 
+    def report_before_the_last(row: dict) -> None:
+        if row["epoch"] < epochs:
+            report(row)
+
     with threadpool_limits(limits=cpus):
-        fit_or_resume(Path(out) / "trials" / name, {**values, "threads": cpus}, quiet=True,
-                      on_epoch_end=report)
+        run_dir = fit_or_resume(Path(out) / "trials" / name, {**values, "threads": cpus}, quiet=True,
+                                on_epoch_end=report_before_the_last)
+    report(read_history(run_dir / HISTORY)[-1])  # the last epoch, now that the run is finished
 
 
 def _progress_callback(tune, out: Path, say):
