@@ -140,7 +140,7 @@ def test_trials_that_cannot_write_their_run_directory_say_so(cluster, read_only_
 def test_ctrl_c_then_resume_finishes_the_search_without_rerunning_finished_trials(cluster, tmp_path):
     out = tmp_path / "s"
     args = search(out, "--grid", "lr=1e-3,2e-3,3e-3", "--backend", "ray", "--cpus-per-trial", "2",
-                  "--address", cluster, epochs=6, train_subset=1000)
+                  "--address", cluster, epochs=4, train_subset=600)
     driver = subprocess.Popen([sys.executable, "-m", "scratchnet", *args], env={**os.environ, "PYTHONPATH": str(REPO)},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
