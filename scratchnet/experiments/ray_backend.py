@@ -170,8 +170,9 @@ def _max_epochs(base: dict, space: dict, trials: list[Trial]) -> int:
     """The most epochs any trial trains (TrainConfig's default where no setting says)."""
     from ..train import TrainConfig
 
+    searched = space.get("epochs")  # a list of values, a Range or None
     epochs = [t.settings.get("epochs") for t in trials] + [base.get("epochs")]
-    epochs += list(space.get("epochs", [])) if isinstance(space.get("epochs"), list) else [getattr(space.get("epochs"), "high", None)]
+    epochs += searched if isinstance(searched, list) else [getattr(searched, "high", None)]
     return int(max([e for e in epochs if e is not None] or [TrainConfig().epochs]))
 
 
