@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from . import __version__
+from .train.runfiles import DiskFullError
 
 # Listed in the order ``scratchnet --help`` shows them.
 COMMANDS = ["train", "recipes", "evaluate", "predict", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except DiskFullError as err:
+        print(f"scratchnet {args.command}: error: {err.strerror}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from ..train.schedules import rates_per_step
 from ..version import __version__
 from .html import render_report
 from .plots import first_layer_filters, plot_confusion, plot_curves, plot_filters, plot_mistakes
-from .run_files import RunFiles, read_run
+from ..train.runfiles import REPORT, RunFiles, read_run, write_text_atomic
 from .training_plots import augmented_samples, plot_augmented, plot_learning_rate
 
 __all__ = ["write_report", "read_run", "RunFiles", "plot_curves", "plot_confusion", "plot_mistakes",
@@ -56,8 +56,8 @@ def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> 
     draws = augmented_samples(samples, config)
     if draws:
         figures["augmented"] = plot_augmented(samples, draws, out / "augmented.png", config.augment)
-    page = out / "report.html"
-    page.write_text(render_report(run, repr(loaded.model), figures, __version__), encoding="utf-8")
+    page = out / REPORT
+    write_text_atomic(page, render_report(run, repr(loaded.model), figures, __version__))
     return page
 
 

@@ -18,7 +18,7 @@ from ..train.config import TrainConfig
 from ..train.losses import loss_label
 from ..train.optimizers import optimizer_label
 from ..train.schedules import schedule_label
-from .run_files import RunFiles
+from ..train.runfiles import RunFiles
 
 PAGE = Template("""<!DOCTYPE html>
 <html lang="en">

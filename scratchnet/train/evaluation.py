@@ -17,8 +17,8 @@ from .config import ConfigError
 from .losses import loss_targets, make_loss
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
-from .npzio import write_text_atomic
-from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json
+from .npzio import save_npz
+from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json, write_text_atomic
 
 EVAL_BATCH = 1000
 
@@ -72,8 +72,8 @@ def pick_test_images(y_test: np.ndarray, test_subset: int | None, seed: int) -> 
 
 def write_predictions(run_dir: Path, y_true: np.ndarray, scores: Scores, index: np.ndarray) -> None:
     """test_predictions.npz: y_true, y_pred, probabilities and each row's index in the test set."""
-    np.savez_compressed(run_dir / PREDICTIONS, y_true=y_true.astype(np.int64), y_pred=scores.y_pred,
-                        probabilities=scores.probabilities, index=index)
+    save_npz(run_dir / PREDICTIONS, {"y_true": y_true.astype(np.int64), "y_pred": scores.y_pred,
+                                      "probabilities": scores.probabilities, "index": index}, compress=True)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from .. import nn
 from ..data.augment import Mix
 from ..random import default_generator
 from .checkpoint import TrainingState, save_checkpoint
-from .npzio import atomic_file
+from .runfiles import atomic_file
 from .runfiles import CHECKPOINT, HISTORY
 from .losses import mixed_loss
 from .schedules import steps_when

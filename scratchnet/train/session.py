@@ -16,7 +16,7 @@ import numpy as np
 from .. import data, nn, optim, zoo
 from ..data.augment import CutMix, MixUp, build_augment
 from ..random import manual_seed
-from .build import build_model, load_spec
+from ..spec import build_model, load_spec
 from .config import TrainConfig
 from .ema import WeightAverage
 from .evaluation import model_outputs, pick_test_images

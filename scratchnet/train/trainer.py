@@ -52,8 +52,7 @@ from .evaluation import model_outputs, score, write_predictions
 from .loop import NonFiniteLossError, describe, end_epoch, train_epoch
 from .metrics import format_report
 from .modelfile import save_model
-from .npzio import write_text_atomic
-from .runfiles import CHECKPOINT, CONFIG, METRICS, MODEL, read_json
+from .runfiles import CHECKPOINT, CONFIG, METRICS, MODEL, claim, is_finished, read_json, write_text_atomic
 from .schedules import is_planned, make_scheduler, steps_when
 from .session import Session, prepare
 
@@ -87,11 +86,18 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: ReportWriter | None
     figures and report.html (pass ``scratchnet.report.write_report``); ``on_epoch_end(row)``
     is called with each history row after the epoch's checkpoint is written. Raises
     ``NonFiniteLossError`` when the loss diverges, and re-raises KeyboardInterrupt after
-    saying how to resume.
+    saying how to resume. The run directory is claimed (``runfiles.claim``) before anything is
+    read: a second process training into it fails at once.
     """
     with _settings_checked():
         config.validate()
         run_dir = Path(config.out or _default_out(config))
+    with claim(run_dir):
+        return _fit(config, run_dir, quiet, report, on_epoch_end)
+
+
+def _fit(config: TrainConfig, run_dir: Path, quiet: bool, report: ReportWriter | None, on_epoch_end) -> RunResult:
+    with _settings_checked():
         if (run_dir / CONFIG).exists():
             raise ValueError(f"{run_dir} already holds a run; continue it with resume ({run_dir}) "
                              "or choose another output directory")
@@ -112,13 +118,21 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
     """Continue the run in ``run_dir`` from its checkpoint, up to ``epochs`` (default: its config's).
 
     An interrupted run resumed this way ends with exactly the weights it would have had
-    without the interruption. ``report`` and ``on_epoch_end`` are as for ``fit``.
+    without the interruption; a run killed after its last epoch's checkpoint but before its
+    model and metrics were written is finished. ``report`` and ``on_epoch_end`` are as for ``fit``.
     """
     run_dir = Path(run_dir)
     with _settings_checked():
         if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
             raise ValueError(f"{run_dir} is not a run directory to resume: it needs {CONFIG} and {CHECKPOINT} "
                              "(written by `scratchnet train --out DIR`)")
+    with claim(run_dir):
+        return _resume(run_dir, epochs, quiet, report, on_epoch_end)
+
+
+def _resume(run_dir: Path, epochs: int | None, quiet: bool, report: ReportWriter | None,
+            on_epoch_end) -> RunResult:
+    with _settings_checked():
         values = read_json(run_dir / CONFIG)
         config = TrainConfig.from_dict({**values, "out": str(run_dir), **({"epochs": epochs} if epochs else {})})
         config.validate()
@@ -128,10 +142,10 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
                              "epochs already trained. Resume without --epochs, or start a new run with the epochs "
                              "you want")
         state = load_checkpoint(run_dir / CHECKPOINT)
-        if state.stopped_early:
+        if state.stopped_early and is_finished(run_dir):
             raise ValueError(f"{run_dir} stopped early at epoch {state.epoch} (no better validation loss for "
                              f"{config.early_stopping_patience} epochs); there is nothing to resume")
-        if state.epoch >= config.epochs:
+        if state.epoch >= config.epochs and is_finished(run_dir):
             raise ValueError(f"{run_dir} has already trained {state.epoch} of {config.epochs} epochs; "
                              f"pass a larger number of epochs (more than {state.epoch}) to train further")
         session = prepare(config, run_dir, quiet, spec=state.spec)
@@ -143,7 +157,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
         session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
     default_generator().bit_generator.state = state.rng
     _write_config(run_dir, config)
-    session.say(f"resuming {run_dir} after epoch {state.epoch}")
+    session.say(f"resuming {run_dir} after epoch {state.epoch}" if state.epoch < config.epochs and not
+                state.stopped_early else f"finishing {run_dir}: its {state.epoch} epochs are trained")
     return _run(session, state, report, on_epoch_end)
 
 
@@ -177,7 +192,7 @@ def _run(session: Session, state: TrainingState, report: ReportWriter | None, on
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
             epoch = state.epoch + 1
-            while epoch <= session.config.epochs:
+            while epoch <= session.config.epochs and not state.stopped_early:
                 budgeted = epoch == 1 and config.time_budget is not None
                 row = train_epoch(session, state, epoch, _budget_watch(session) if budgeted else None)
                 if budgeted:
@@ -250,8 +265,8 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         "dataset_note": ds.note,
         **_recipe_record(config, state, len(session.batches)),
     }
-    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     write_predictions(run_dir, session.y_test, scores, session.test_index)
+    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")  # last: the run is finished
     report_path = report(run_dir, test_images=session.x_test) if report is not None else None
     session.say(summary(metrics, run_dir, report_path))
     return RunResult(run_dir, config, state.history, metrics, model, report_path)
