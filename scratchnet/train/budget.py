@@ -34,12 +34,12 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """``90.5`` -> "1 min 30 s", ``7`` -> "7.0 s", ``4000`` -> "1 h 6 min"."""
+    """``90.5`` -> "1 min 30 s", ``1200`` -> "20 min", ``7`` -> "7.0 s", ``4000`` -> "1 h 6 min"."""
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {secs} s"
+        return f"{minutes} min" + (f" {secs} s" if secs else "")
     return f"{minutes // 60} h {minutes % 60} min"
 
 

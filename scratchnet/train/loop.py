@@ -19,6 +19,7 @@ from tqdm import tqdm
 from .. import nn
 from ..data.augment import Mix
 from ..random import default_generator
+from .budget import format_duration
 from .checkpoint import TrainingState, save_checkpoint
 from .runfiles import atomic_file
 from .runfiles import CHECKPOINT, HISTORY
@@ -158,13 +159,16 @@ def write_history(path: Path, history: list[dict]) -> None:
         writer.writerows(history)
 
 
-def describe(session: Session) -> str:
-    """The line printed before the first epoch: model, data sizes, loss, optimiser, run directory."""
+def describe(session: Session, budgeting: bool = False) -> str:
+    """The line printed before the first epoch: model, data sizes, length (``budgeting``: the epochs
+    are yet to be planned from the time budget), loss, optimiser, features, run directory."""
     config, model = session.config, session.model
     batch = "full" if config.batch_size == "full" else session.batches.batch_size
+    length = (f"as many epochs as fit in {format_duration(config.time_budget)}" if budgeting
+              else f"{config.epochs} epochs")
     return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.dataset}: "
             f"{len(session.batches.x):,} train / {len(session.y_val):,} validation / {len(session.y_test):,} test "
-            f"images; {config.epochs} epochs of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
+            f"images; {length} of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
             f"batch {batch}{_extras(config)}; run directory {session.run_dir}")
 
 

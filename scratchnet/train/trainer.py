@@ -186,7 +186,7 @@ def _default_out(config: TrainConfig) -> str:
 def _run(session: Session, state: TrainingState, report: ReportWriter | None, on_epoch_end) -> RunResult:
     """The epochs from ``state.epoch + 1`` on, then the test set; Ctrl-C says how to resume."""
     config = session.config
-    session.say(describe(session))
+    session.say(describe(session, budgeting=state.epoch == 0 and config.time_budget is not None))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
     # Overflow warnings would only precede checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
