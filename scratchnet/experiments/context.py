@@ -13,6 +13,7 @@ from pathlib import Path
 from .. import data
 from ..data import locate
 from ..data.dataset import not_found_message
+from ..terminal import plural
 from ..train.runfiles import CONFIG, HISTORY, METRICS, read_history, read_json
 
 QUICK = {"train_subset": 600, "val_size": 100, "test_subset": 200}
@@ -95,6 +96,7 @@ def data_description(run: FinishedRun, quick: bool) -> str:
     if quick:
         config = read_json(run.run_dir / CONFIG)
         text += (f"; QUICK: {config['train_subset']:,} training images ({config['val_size']} held out for "
-                 f"validation), {config['test_subset']:,} test images, {config['epochs']} epoch(s)")
+                 f"validation), {config['test_subset']:,} test images, "
+                 f"{plural(run.metrics.get('epochs_run', config['epochs']), 'epoch')} run")
     return text
 

@@ -32,6 +32,7 @@ def plot_runs(runs: dict[str, FinishedRun], path: Path, title: str, error: bool 
                          color=line.get_color(), label=label)
     for ax, ylabel in zip(axes, ("validation loss", "error (%)" if error else "validation accuracy (%)")):
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs 1, 2, 3; never 1.2
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=8)

@@ -57,7 +57,9 @@ def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> 
     if draws:
         figures["augmented"] = plot_augmented(samples, draws, out / "augmented.png", config.augment)
     page = out / REPORT
-    write_text_atomic(page, render_report(run, repr(loaded.model), figures, __version__))
+    batch = run.config.get("batch_size")
+    layers = loaded.model.summary(loaded.input_shape, batch if isinstance(batch, int) else 1)
+    write_text_atomic(page, render_report(run, str(layers), figures, __version__))
     return page
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data, nn
+from ..terminal import batches
 from .config import ConfigError
 from .losses import loss_targets, make_loss
 from .metrics import classification_report
@@ -23,17 +24,19 @@ from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json, write_text_atomic
 EVAL_BATCH = 1000
 
 
-def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess, tta: bool = False) -> np.ndarray:
+def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess, tta: bool = False,
+                  progress: bool = False) -> np.ndarray:
     """The outputs for uint8 images x in eval mode, EVAL_BATCH images at a time; the mode is restored.
 
     With ``tta`` (test-time augmentation) each output is the mean of the outputs for the image
-    and for its mirror image (flipped left-right): (f(x) + f(flip(x))) / 2.
+    and for its mirror image (flipped left-right): (f(x) + f(flip(x))) / 2. ``progress``: a
+    progress bar on a terminal for many images.
     """
     was_training = model.training
     model.eval()
     try:
-        return np.concatenate([_outputs(model, preprocess(x[i:i + EVAL_BATCH]), tta)
-                               for i in range(0, len(x), EVAL_BATCH)])
+        starts = batches(len(x), EVAL_BATCH, "scoring", show=progress)
+        return np.concatenate([_outputs(model, preprocess(x[i:i + EVAL_BATCH]), tta) for i in starts])
     finally:
         model.train(was_training)
 
@@ -111,7 +114,7 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
     loss_name = model.extra.get("loss", "ce")
     loss_fn = make_loss(loss_name, ds.classes, config.get("class_weights"), config.get("label_smoothing", 0.0))
     tta = config.get("tta", False) if tta is None else tta
-    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess, tta=tta)
+    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess, tta=tta, progress=progress)
     scores = score(model.spec, outputs, ds.y_test[index], ds.classes, loss_fn, loss_name)
     if own_test_set:
         _update_metrics(run_dir / METRICS, scores.metrics)

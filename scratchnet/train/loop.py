@@ -19,10 +19,9 @@ from tqdm import tqdm
 from .. import nn
 from ..data.augment import Mix
 from ..random import default_generator
-from .budget import format_duration
+from ..terminal import format_duration, paint, plural, run_seconds_left
 from .checkpoint import TrainingState, save_checkpoint
-from .runfiles import atomic_file
-from .runfiles import CHECKPOINT, HISTORY
+from .runfiles import CHECKPOINT, HISTORY, atomic_file
 from .losses import mixed_loss
 from .schedules import steps_when
 from .session import Session
@@ -146,10 +145,12 @@ def end_epoch(session: Session, state: TrainingState, row: dict) -> None:
     state.epoch = row["epoch"]
     save_checkpoint(session.run_dir / CHECKPOINT, state)
     write_history(session.run_dir / HISTORY, state.history)
+    left = run_seconds_left([r["seconds"] for r in state.history], config.epochs - row["epoch"])
     session.say(f"epoch {row['epoch']:>{len(str(config.epochs))}}/{config.epochs}  "
                 f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}  "
                 f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%}  "
-                f"lr {row['lr']:.3g}  {row['seconds']:.1f}s" + ("  *best" if improved else ""))
+                f"lr {row['lr']:.3g}  {row['seconds']:.1f}s" + (paint("  *best", "green") if improved else "")
+                + (f"  (run: about {format_duration(left)} left)" if left and not state.stopped_early else ""))
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -165,7 +166,7 @@ def describe(session: Session, budgeting: bool = False) -> str:
     config, model = session.config, session.model
     batch = "full" if config.batch_size == "full" else session.batches.batch_size
     length = (f"as many epochs as fit in {format_duration(config.time_budget)}" if budgeting
-              else f"{config.epochs} epochs")
+              else plural(config.epochs, "epoch"))
     return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.dataset}: "
             f"{len(session.batches.x):,} train / {len(session.y_val):,} validation / {len(session.y_test):,} test "
             f"images; {length} of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "

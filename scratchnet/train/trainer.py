@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ from threadpoolctl import threadpool_limits
 
 from .. import data, nn
 from ..random import default_generator
-from .budget import check_first_epoch, format_duration, planned_epochs
+from ..terminal import format_duration
+from .budget import check_first_epoch, planned_epochs
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .ema import WeightAverage
@@ -92,6 +94,8 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: ReportWriter | None
     with _settings_checked():
         config.validate()
         run_dir = Path(config.out or _default_out(config))
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ValueError(f"the output {run_dir} is a file, not a folder; choose a folder for the run")
     with claim(run_dir):
         return _fit(config, run_dir, quiet, report, on_epoch_end)
 
@@ -99,8 +103,8 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: ReportWriter | None
 def _fit(config: TrainConfig, run_dir: Path, quiet: bool, report: ReportWriter | None, on_epoch_end) -> RunResult:
     with _settings_checked():
         if (run_dir / CONFIG).exists():
-            raise ValueError(f"{run_dir} already holds a run; continue it with resume ({run_dir}) "
-                             "or choose another output directory")
+            raise ValueError(f"{run_dir} already holds a run; continue it with `scratchnet train --resume {run_dir}` "
+                             f"(in Python: resume({str(run_dir)!r})) or choose another output directory (--out)")
         config = TrainConfig.from_dict({**config.to_dict(), "out": str(run_dir)})
         session = prepare(config, run_dir, quiet)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -149,13 +153,17 @@ def _resume(run_dir: Path, epochs: int | None, quiet: bool, report: ReportWriter
             raise ValueError(f"{run_dir} has already trained {state.epoch} of {config.epochs} epochs; "
                              f"pass a larger number of epochs (more than {state.epoch}) to train further")
         session = prepare(config, run_dir, quiet, spec=state.spec)
-    session.model.load_state_dict(state.model)
-    session.optimizer.load_state_dict(state.optimizer)
-    if session.scheduler is not None:
-        session.scheduler.load_state_dict(state.scheduler)
-    if session.ema is not None and state.ema is not None:
-        session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
-    default_generator().bit_generator.state = state.rng
+    try:
+        session.model.load_state_dict(state.model)
+        session.optimizer.load_state_dict(state.optimizer)
+        if session.scheduler is not None:
+            session.scheduler.load_state_dict(state.scheduler)
+        if session.ema is not None and state.ema is not None:
+            session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
+        default_generator().bit_generator.state = state.rng
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+        raise ConfigError(f"{run_dir / CHECKPOINT} is corrupted: it does not fit the run's model and optimizer "
+                          f"({type(err).__name__}: {str(err)[:200]}); resume from a good copy or train anew") from None
     _write_config(run_dir, config)
     session.say(f"resuming {run_dir} after epoch {state.epoch}" if state.epoch < config.epochs and not
                 state.stopped_early else f"finishing {run_dir}: its {state.epoch} epochs are trained")
@@ -187,7 +195,12 @@ def _run(session: Session, state: TrainingState, report: ReportWriter | None, on
     """The epochs from ``state.epoch + 1`` on, then the test set; Ctrl-C says how to resume."""
     config = session.config
     session.say(describe(session, budgeting=state.epoch == 0 and config.time_budget is not None))
+    session.say(str(session.model.summary(session.batches.x.shape[1:], session.batches.batch_size)))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if config.threads and config.threads > cores:
+        print(f"warning: {config.threads} threads on {cores} cores: threads beyond the cores wait for each "
+              f"other and slow training down; use --threads {cores} or leave it out", file=sys.stderr, flush=True)
     # Overflow warnings would only precede checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
@@ -247,7 +260,7 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         model.load_state_dict(state.best_model)
     elif session.ema is not None:
         model.load_state_dict(session.ema.state)
-    outputs = model_outputs(model, session.x_test, session.preprocess, tta=config.tta)
+    outputs = model_outputs(model, session.x_test, session.preprocess, tta=config.tta, progress=not session.quiet)
     scores = score(session.spec, outputs, session.y_test, ds.classes, session.loss_fn, session.loss_name)
     save_model(run_dir / MODEL, model, session.spec, session.preprocess, ds.classes, ds.image_shape, ds.name,
                extra={"loss": session.loss_name, "best_epoch": state.best_epoch})
