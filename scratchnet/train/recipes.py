@@ -44,7 +44,7 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
     Recipe(
         "digits-vgg", "digits (MNIST)",
         "VGG-small on the 10,000-digit MNIST subset in 20 minutes: random affine warps, one-cycle AdamW, EMA",
-        dict(dataset="mnist", model="vgg-small", time_budget=1200.0, batch_size=128, optimizer="adamw", lr=3e-3,
+        dict(dataset="mnist-10k", model="vgg-small", time_budget=1200.0, batch_size=128, optimizer="adamw", lr=3e-3,
              weight_decay=0.05, skip_decay_norm_bias=True, schedule="onecycle", pct_start=0.25,
              augment="affine", affine_degrees=12.0, affine_translate=0.1, affine_scale=0.1, affine_shear=8.0,
              label_smoothing=0.1, ema_decay=0.999, val_size=1000, seed=0),
