@@ -64,11 +64,9 @@ def train_epoch(session: Session, state: TrainingState, epoch: int, on_batch: Ca
                 session.ema.update(model)
             if per_step:
                 session.scheduler.step()
-            hits = logits.argmax(axis=1)
             seen += len(yb)
             loss_sum += float(loss) * len(yb)
-            correct += (np.count_nonzero(hits == yb) if mix is None else
-                        mix.lam * np.count_nonzero(hits == yb) + (1 - mix.lam) * np.count_nonzero(hits == yb[mix.partner]))
+            correct += _correct(logits, yb, mix)
             bar.update(len(yb))
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
             if on_batch is not None:
@@ -84,6 +82,14 @@ def train_epoch(session: Session, state: TrainingState, epoch: int, on_batch: Ca
         "lr": lr,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _correct(logits: np.ndarray, y: np.ndarray, mix: Mix | None) -> float:
+    """Correct predictions in a batch; in a mixed batch each label counts with its weight λ or 1 − λ."""
+    predicted = logits.argmax(axis=1)
+    if mix is None:
+        return float(np.count_nonzero(predicted == y))
+    return mix.lam * np.count_nonzero(predicted == y) + (1 - mix.lam) * np.count_nonzero(predicted == y[mix.partner])
 
 
 def _loss_and_gradient(session: Session, state: TrainingState, logits: np.ndarray, y: np.ndarray, mix: Mix | None,
