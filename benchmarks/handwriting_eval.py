@@ -177,7 +177,7 @@ def train_model(out: Path, epochs: int) -> Path:
     spec_file.write_text(json.dumps(SMALL_CNN))
     config = TrainConfig(dataset="mnist", root=str(MNIST_10K), model=str(spec_file), epochs=epochs, batch_size=64,
                          lr=2e-3, normalize="scale", augment="crop", crop_padding=2, val_size=1000, out=str(out))
-    result = fit(config, quiet=True, report=False)
+    result = fit(config, quiet=True)
     print(f"trained {out}: MNIST test accuracy {result.metrics['test_accuracy']:.4f}")
     return out
 

@@ -9,8 +9,7 @@ runtime.configure_blas()  # before NumPy loads OpenBLAS: see runtime.py
 runtime.keep_freed_memory()
 
 from .random import manual_seed  # noqa: E402 (after the BLAS settings)
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 __all__ = ["manual_seed", "__version__", "TrainConfig", "fit"]
 

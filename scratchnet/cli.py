@@ -21,6 +21,7 @@ from . import __version__
 from .commands.usage import UsageError
 from .suggest import close_names, did_you_mean
 from .terminal import paint
+from .train.runfiles import DiskFullError
 
 # Listed in the order ``scratchnet --help`` shows them.
 COMMANDS = ["train", "evaluate", "predict", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except DiskFullError as err:
+        print(f"scratchnet {args.command}: error: {err.strerror}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (`| head`): stop writing, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

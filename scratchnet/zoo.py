@@ -1,7 +1,7 @@
 """The model zoo: every architecture of SEEDS.md by name, plus stronger CNNs.
 
 ``build(name, input_shape=(C, H, W), num_classes=10)`` returns ``(spec, model)``: the
-JSON-able layer spec (see ``scratchnet.train.build``) and the ``nn.Sequential`` built from
+JSON-able layer spec (see ``scratchnet.spec``) and the ``nn.Sequential`` built from
 it. Architectures adapt to the input: MLPs flatten C·H·W inputs and convolutional nets
 compute their flatten sizes from H and W (LeNet-5 flattens 16·5·5 = 400 on 3×32×32 CIFAR-10
 and 16·4·4 = 256 on 1×28×28 MNIST).
@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from . import nn
-from .train.build import build_model
+from .spec import build_model, build_node
 
 MNIST_SHAPE = (1, 28, 28)
 CIFAR_SHAPE = (3, 32, 32)
@@ -28,48 +30,52 @@ HE_NORMAL = {"weight": {"fn": "kaiming_normal_", "nonlinearity": "relu"}, "bias"
 
 
 class _Stack:
-    """Layers appended in order while tracking the shape they produce: (C, H, W), then (F,)."""
+    """Layers appended in order while tracking the shape they produce: (C, H, W), then (F,).
+
+    Shapes are not worked out by hand: each layer is built by the engine and run (eval mode)
+    on a one-image zero batch, so the zoo uses exactly the output-size rules of the layers
+    themselves. A Linear layer is the exception: its output is ``out_features`` by
+    definition, and building it would draw all its weights (dense10k's are 23 million).
+    """
 
     def __init__(self, name: str, input_shape: tuple[int, int, int]):
         self.name, self.input_shape = name, tuple(input_shape)
-        self.shape = self.input_shape
+        self._probe = np.zeros((1, *self.input_shape), dtype=np.float32)
         self.layers: list[dict] = []
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._probe.shape[1:]
+
     def add(self, type_: str, **args) -> "_Stack":
-        """A layer that keeps the shape (activations, dropout)."""
-        self.layers.append({"type": type_, **args})
+        layer = {"type": type_, **args}
+        self.layers.append(layer)
+        if type_ == "Linear":
+            self._probe = np.zeros((1, args["out_features"]), dtype=np.float32)
+            return self
+        try:
+            self._probe = build_node(layer, str(len(self.layers) - 1)).eval()(self._probe)
+        except ValueError as err:
+            raise ValueError(f"model {self.name} does not fit {self.input_shape[1]}x{self.input_shape[2]} images: "
+                             f"layer {len(self.layers) - 1} ({type_}): {err}") from None
         return self
 
     def conv(self, out_channels: int, kernel_size: int, padding: int = 0) -> "_Stack":
-        channels, h, w = self.shape
-        self.add("Conv2d", in_channels=channels, out_channels=out_channels, kernel_size=kernel_size, padding=padding)
-        return self._spatial(out_channels, h + 2 * padding - kernel_size + 1, w + 2 * padding - kernel_size + 1)
+        return self.add("Conv2d", in_channels=self.shape[0], out_channels=out_channels, kernel_size=kernel_size,
+                        padding=padding)
 
     def pool(self, kernel_size: int = 2) -> "_Stack":
-        channels, h, w = self.shape
-        self.add("MaxPool2d", kernel_size=kernel_size)
-        return self._spatial(channels, h // kernel_size, w // kernel_size)
+        return self.add("MaxPool2d", kernel_size=kernel_size)
 
     def batchnorm(self) -> "_Stack":
         return self.add("BatchNorm2d", num_features=self.shape[0])
 
     def flatten(self) -> "_Stack":
-        self.add("Flatten")
-        self.shape = (self.shape[0] * self.shape[1] * self.shape[2],)
-        return self
+        return self.add("Flatten")
 
     def linear(self, out_features: int, init: dict | None = None) -> "_Stack":
         layer = {"in_features": self.shape[0], "out_features": out_features}
-        self.add("Linear", **layer, **({"init": init} if init else {}))
-        self.shape = (out_features,)
-        return self
-
-    def _spatial(self, channels: int, h: int, w: int) -> "_Stack":
-        if h < 1 or w < 1:
-            raise ValueError(f"model {self.name} does not fit {self.input_shape[1]}x{self.input_shape[2]} images: "
-                             f"layer {len(self.layers) - 1} ({self.layers[-1]['type']}) would output {h}x{w}")
-        self.shape = (channels, h, w)
-        return self
+        return self.add("Linear", **layer, **({"init": init} if init else {}))
 
     def spec(self) -> dict:
         return {"layers": self.layers}

@@ -14,7 +14,7 @@ from scratchnet import cli
 from scratchnet.data.pictures import prepare_image
 from scratchnet.data import Preprocess
 from scratchnet.data.handwriting import prepare_digit
-from scratchnet.train.build import build_model
+from scratchnet.spec import build_model
 from scratchnet.train.modelfile import load_model, save_model
 
 DIGITS = [str(d) for d in range(10)]

@@ -19,9 +19,9 @@ from scratchnet.data import Preprocess
 from scratchnet.report import plots, write_report
 from scratchnet.report.html import (format_bytes, format_duration, split_description, train_arguments,
                                     wrap_command)
-from scratchnet.report.run_files import read_run
+from scratchnet.train.runfiles import read_run
 from scratchnet.train import TrainConfig
-from scratchnet.train.build import build_model
+from scratchnet.spec import build_model
 from scratchnet.train.modelfile import save_model
 from scratchnet.train.metrics import classification_report
 

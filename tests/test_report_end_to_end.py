@@ -9,6 +9,7 @@ from conftest import dataset_dir
 from PIL import Image
 
 from scratchnet import cli, data
+from scratchnet.report import write_report
 from scratchnet.train import TrainConfig, fit
 
 
@@ -18,7 +19,7 @@ def run(tmp_path_factory):
     config = TrainConfig(dataset="fashion-mnist", root=str(root), model="mlp2", epochs=2, batch_size=50,
                          train_subset=400, val_size=100, test_subset=120,
                          out=str(tmp_path_factory.mktemp("e2e") / "run"))
-    return fit(config, quiet=True)
+    return fit(config, quiet=True, report=write_report)
 
 
 def test_training_writes_a_report_with_its_real_numbers(run):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import dataset_dir
 
+from scratchnet.report import write_report
 from scratchnet.train import ConfigError, NonFiniteLossError, TrainConfig, fit, load_model, resume
 from scratchnet.train.checkpoint import load_checkpoint
 
@@ -42,7 +43,7 @@ def assert_same_weights(a: dict, b: dict):
 def test_fit_on_fashion_mnist_writes_the_whole_run_directory(tmp_path):
     config = TrainConfig(root=str(dataset_dir("fashion-mnist")), model="mlp2-64-32", epochs=2, train_subset=500,
                          val_size=100, test_subset=300, batch_size=32, out=str(tmp_path / "run"))
-    result = fit(config, quiet=True)
+    result = fit(config, quiet=True, report=write_report)
     run = tmp_path / "run"
     assert {p.name for p in run.iterdir()} >= {"config.json", "history.csv", "metrics.json", "model.npz",
                                                "checkpoint.npz", "test_predictions.npz", "report.html"}
@@ -80,7 +81,7 @@ def test_interrupted_and_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(
     spec_file = tmp_path / "small_cnn.json"
     spec_file.write_text(json.dumps(SMALL_CNN))
     settings = dict(model=str(spec_file), epochs=3, schedule="cosine", augment="crop+flip", crop_padding=2)
-    straight = fit(mnist(tmp_path, **settings, out=str(tmp_path / "straight")), quiet=True, report=False)
+    straight = fit(mnist(tmp_path, **settings, out=str(tmp_path / "straight")), quiet=True)
 
     def stop_after_first_epoch(row):
         if row["epoch"] == 1:
@@ -88,13 +89,13 @@ def test_interrupted_and_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(
 
     interrupted = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        fit(mnist(tmp_path, **settings, out=str(interrupted)), quiet=True, report=False,
+        fit(mnist(tmp_path, **settings, out=str(interrupted)), quiet=True,
             on_epoch_end=stop_after_first_epoch)
     assert f"scratchnet train --resume {interrupted}" in capsys.readouterr().err
     assert load_checkpoint(interrupted / "checkpoint.npz").epoch == 1 and not (interrupted / "model.npz").exists()
 
     spec_file.unlink()  # the checkpoint holds the architecture
-    resumed = resume(interrupted, quiet=True, report=False)
+    resumed = resume(interrupted, quiet=True)
     assert_same_weights(weights(interrupted), weights(tmp_path / "straight"))
     assert [r["val_loss"] for r in resumed.history] == [r["val_loss"] for r in straight.history]
     assert [r["lr"] for r in resumed.history] == [r["lr"] for r in straight.history]
@@ -102,11 +103,11 @@ def test_interrupted_and_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(
 
 
 def test_resume_with_more_epochs_continues_the_run(tmp_path):
-    fit(mnist(tmp_path, model="mlp2-dropout-32-16", epochs=3, out=str(tmp_path / "three")), quiet=True, report=False)
-    fit(mnist(tmp_path, model="mlp2-dropout-32-16", epochs=2, out=str(tmp_path / "two")), quiet=True, report=False)
+    fit(mnist(tmp_path, model="mlp2-dropout-32-16", epochs=3, out=str(tmp_path / "three")), quiet=True)
+    fit(mnist(tmp_path, model="mlp2-dropout-32-16", epochs=2, out=str(tmp_path / "two")), quiet=True)
     with pytest.raises(ConfigError, match="already trained 2 of 2 epochs"):
         resume(tmp_path / "two", quiet=True)
-    resume(tmp_path / "two", epochs=3, quiet=True, report=False)
+    resume(tmp_path / "two", epochs=3, quiet=True)
     assert_same_weights(weights(tmp_path / "two"), weights(tmp_path / "three"))
     assert json.loads((tmp_path / "two" / "config.json").read_text())["epochs"] == 3
 
@@ -114,7 +115,7 @@ def test_resume_with_more_epochs_continues_the_run(tmp_path):
 def test_diverging_loss_stops_with_epoch_batch_and_advice(tmp_path):
     config = mnist(tmp_path, optimizer="sgd", lr=1e6)
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, batch \d+ of 4.*lower learning rate, e.g. --lr 100000"):
-        fit(config, quiet=True, report=False)
+        fit(config, quiet=True)
     run = tmp_path / "run"
     assert load_checkpoint(run / "checkpoint.npz").epoch == 0  # the last good state is kept
     assert not (run / "model.npz").exists()
@@ -123,7 +124,7 @@ def test_diverging_loss_stops_with_epoch_batch_and_advice(tmp_path):
 def test_early_stopping_restores_the_epoch_with_the_lowest_validation_loss(tmp_path):
     # 60 training images and a large learning rate: validation loss bottoms out within a few epochs.
     overfit = dict(train_subset=90, val_size=30, batch_size=10, lr=0.01, epochs=30, early_stopping_patience=2)
-    result = fit(mnist(tmp_path, **overfit), quiet=True, report=False)
+    result = fit(mnist(tmp_path, **overfit), quiet=True)
     val_losses = [row["val_loss"] for row in result.history]
     best = int(np.argmin(val_losses)) + 1
     assert result.metrics["stopped_early"] and len(val_losses) == best + 2 < 30
@@ -133,7 +134,7 @@ def test_early_stopping_restores_the_epoch_with_the_lowest_validation_loss(tmp_p
     with pytest.raises(ConfigError, match="stopped early"):
         resume(tmp_path / "run", epochs=40, quiet=True)
 
-    last = fit(mnist(tmp_path, **overfit, restore_best=False, out=str(tmp_path / "last")), quiet=True, report=False)
+    last = fit(mnist(tmp_path, **overfit, restore_best=False, out=str(tmp_path / "last")), quiet=True)
     assert [r["val_loss"] for r in last.history] == val_losses  # the same run, so the same epochs
     assert_same_weights(weights(tmp_path / "last"), load_checkpoint(tmp_path / "last" / "checkpoint.npz").model)
 
@@ -142,7 +143,7 @@ def test_class_weights_by_name_weigh_the_cross_entropy(tmp_path):
     footwear = {"Sandal": 2.0, "Sneaker": 2.0, "Ankle boot": 2.0}
     config = TrainConfig(root=str(dataset_dir("fashion-mnist")), model="mlp2-32-16", epochs=1, train_subset=200,
                          val_size=50, test_subset=100, class_weights=footwear, out=str(tmp_path / "run"))
-    result = fit(config, quiet=True, report=False)
+    result = fit(config, quiet=True)
     with np.load(tmp_path / "run" / "test_predictions.npz") as pred:
         y, p = pred["y_true"], pred["probabilities"].astype(np.float64)
     w = np.array([2.0 if c in (5, 7, 9) else 1.0 for c in range(10)])[y]
@@ -153,8 +154,7 @@ def test_class_weights_by_name_weigh_the_cross_entropy(tmp_path):
 
 
 def test_sigmoid_model_trains_with_mse_on_full_batches(tmp_path):
-    result = fit(mnist(tmp_path, model="cnet-mlp", batch_size="full", optimizer="sgd", lr=0.5), quiet=True,
-                 report=False)
+    result = fit(mnist(tmp_path, model="cnet-mlp", batch_size="full", optimizer="sgd", lr=0.5), quiet=True)
     assert result.metrics["loss"] == "mse"
     assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
 
@@ -186,7 +186,7 @@ def test_an_existing_run_is_not_overwritten(tmp_path):
 
 
 def test_resume_refuses_to_stretch_a_cosine_schedule(tmp_path):
-    fit(mnist(tmp_path, schedule="cosine", epochs=2), quiet=True, report=False)
+    fit(mnist(tmp_path, schedule="cosine", epochs=2), quiet=True)
     with pytest.raises(ConfigError, match="cosine learning-rate schedule laid out over its 2 epochs"):
         resume(tmp_path / "run", epochs=4, quiet=True)
 
@@ -198,4 +198,4 @@ def test_a_loss_that_overflows_from_finite_outputs_is_a_divergence_too(tmp_path)
                                                                       "out_features": 10}]}))
     config = mnist(tmp_path, model=str(spec_file), loss="mse", optimizer="sgd", lr=1e30, normalize="none")
     with pytest.raises(NonFiniteLossError, match="lower learning rate"):
-        fit(config, quiet=True, report=False)
+        fit(config, quiet=True)

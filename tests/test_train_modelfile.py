@@ -7,7 +7,7 @@ import pytest
 from scratchnet import __version__, manual_seed, zoo
 from scratchnet.data import Preprocess
 from scratchnet.train import load_model, save_model
-from scratchnet.train.modelfile import META_KEY
+from scratchnet.train.modelfile import FORMAT_VERSION, META_KEY
 
 CLASSES = [f"class {i}" for i in range(10)]
 
@@ -84,8 +84,10 @@ def _set_meta(arrays, **fields):
 
 
 def test_a_newer_format_asks_for_an_upgrade(saved, tmp_path):
-    _rewrite(saved[0], tmp_path / "new.npz", lambda a: _set_meta(a, format_version=2, scratchnet_version="9.0"))
-    with pytest.raises(ValueError, match=r"newer scratchnet \(9.0, model format version 2\).*upgrade"):
+    _rewrite(saved[0], tmp_path / "new.npz", lambda a: _set_meta(a, format_version=FORMAT_VERSION + 1,
+                                                                            scratchnet_version="9.0"))
+    with pytest.raises(ValueError, match=rf"newer scratchnet \(9.0, model format version {FORMAT_VERSION + 1}\)"
+                                         ".*upgrade"):
         load_model(tmp_path / "new.npz")
 
 

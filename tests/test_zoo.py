@@ -6,6 +6,7 @@ import torch
 
 import scratchnet
 from scratchnet import zoo
+from conftest import run_python
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 PARAMETRIC = ["cnn5-128-0.25", "mlp2-dropout-64-32"]
@@ -108,3 +109,12 @@ def test_bad_dropout_in_name_is_rejected():
 def test_every_architecture_is_described():
     assert all(zoo.describe(name) for name in zoo.names())
     assert "SEEDS 002" in zoo.describe("cnn7-64-0.5")
+
+
+def test_importing_the_zoo_loads_no_training_download_or_progress_bar_module():
+    loaded = run_python(
+        "import sys, scratchnet.zoo\n"
+        "print(' '.join(m for m in sys.modules if m == 'tqdm' or m.startswith(('scratchnet.train', "
+        "'scratchnet.data.download', 'tqdm.'))))\n"
+    )
+    assert loaded == ""

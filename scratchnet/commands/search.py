@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from .usage import UsageError
@@ -80,9 +81,13 @@ def run(args) -> int:
     trials = grid_search.expand(base_settings(args.base, args.overrides), grid)
     check_trials(trials)
     try:
-        rows = grid_search.run_grid(trials, args.out, jobs=args.jobs, metric=args.metric)
+        rows = grid_search.run_grid(trials, args.out, jobs=args.jobs, metric=args.metric,
+                                    trial=grid_search.train_trial)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    except grid_search.TrialFailed as err:
+        print(f"scratchnet search: error: {err}", file=sys.stderr)
+        return 1
     columns = ["trial", *grid, *(c for c in (args.metric, *SHOWN) if c not in grid)]
     print(grid_search.format_table(rows, list(dict.fromkeys(columns))))
     print(f"results: {Path(args.out) / grid_search.RESULTS} (sorted by {args.metric})")

@@ -5,11 +5,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data import registry
+from ..data.augment import AUGMENTATIONS
+from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
+from ..train.budget import parse_duration
+from ..train.config import NORMALIZATIONS
+from ..train.losses import LOSS_CHOICES, LOSSES
+from ..train.optimizers import OPTIMIZERS
+from ..train.schedules import SCHEDULE_CHOICES, SCHEDULES
 from .models import model_error
 from .usage import UsageError
-from ..data import registry
-from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
-from ..train.config import AUGMENTATIONS, LOSSES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
 
 DEFAULTS = TrainConfig()
 NOT_SETTINGS = ("command", "func", "resume", "quiet", "report")  # the flags that are no TrainConfig field
@@ -34,14 +39,21 @@ def register(subparsers) -> None:
                       help="split validation per class, in proportion")
     add(data, "--normalize", choices=NORMALIZATIONS,
         help="pixel preprocessing (zscore: statistics of the train split)")
-    add(data, "--augment", choices=AUGMENTATIONS, help="random shifts (crop) and/or horizontal flips")
+    add(data, "--augment", metavar="A+B", help="none, or augmentations joined by +: "
+        + _choices_help(AUGMENTATIONS))
     add(data, "--crop-padding", type=int, metavar="PX", help="largest shift of --augment crop, in pixels")
+    add(data, "--affine-degrees", type=float, metavar="DEG", help="--augment affine: largest rotation")
+    add(data, "--affine-translate", type=float, metavar="F", help="--augment affine: largest shift, a fraction of the size")
+    add(data, "--affine-scale", type=float, metavar="F", help="--augment affine: largest zoom in or out, e.g. 0.1")
+    add(data, "--affine-shear", type=float, metavar="DEG", help="--augment affine: largest shear")
+    add(data, "--erase-prob", type=float, metavar="P", help="--augment erase: probability per image")
+    add(data, "--mix-alpha", type=float, metavar="ALPHA", help="--augment mixup/cutmix: Beta(alpha, alpha) of the mix")
     add(data, "--train-subset", type=int, metavar="N", help="train on N images of the training set (quick runs)")
     add(data, "--test-subset", type=int, metavar="N", help="test on N images of the test set (quick runs)")
 
     model = parser.add_argument_group("model and loss")
     add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
-    add(model, "--loss", choices=LOSSES, help="ce, mse or bce on one-hot targets; auto: mse for sigmoid outputs")
+    add(model, "--loss", choices=LOSS_CHOICES, help=_choices_help(LOSSES, "auto: mse for sigmoid outputs, else ce"))
     model.add_argument("--class-weight", dest=flags.field("--class-weight"), action="append", type=_class_weight,
                        metavar="NAME=W", default=argparse.SUPPRESS,
                        help="weight of a class in the cross-entropy, by name (repeatable), "
@@ -49,15 +61,26 @@ def register(subparsers) -> None:
     add(model, "--label-smoothing", type=float, metavar="EPS", help="cross-entropy label smoothing")
 
     opt = parser.add_argument_group("optimisation")
-    add(opt, "--optimizer", choices=OPTIMIZERS, help="the update rule")
+    add(opt, "--optimizer", choices=list(OPTIMIZERS), help=_choices_help(OPTIMIZERS))
     add(opt, "--lr", type=float, help="learning rate")
-    add(opt, "--momentum", type=float, help="momentum (sgd, rmsprop)")
+    add(opt, "--momentum", type=float, help=f"momentum ({_users(OPTIMIZERS, 'momentum')})")
     add(opt, "--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
-    add(opt, "--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam's moment decay rates")
-    add(opt, "--schedule", choices=SCHEDULES, help="learning-rate schedule over epochs")
+    opt.add_argument("--skip-decay-norm-bias", action="store_true", default=argparse.SUPPRESS,
+                     help="no weight decay on biases and normalisation layers (every 1-D parameter)")
+    add(opt, "--clip-grad-norm", type=float, metavar="MAX", help="rescale gradients whose global L2 norm exceeds MAX")
+    add(opt, "--betas", type=float, nargs=2, metavar=("B1", "B2"), help=f"the moment decay rates ({_users(OPTIMIZERS, 'betas')})")
+    add(opt, "--schedule", choices=SCHEDULE_CHOICES, help=_choices_help(SCHEDULES, "none: a constant rate"))
     add(opt, "--step-size", type=int, metavar="EPOCHS", help="--schedule step: epochs between decays")
-    add(opt, "--gamma", type=float, help="--schedule step: the decay factor")
-    add(opt, "--min-lr", type=float, help="--schedule cosine: the final learning rate")
+    add(opt, "--gamma", type=float, help="--schedule step, plateau: the factor the rate is multiplied by")
+    add(opt, "--min-lr", type=float, help="--schedule cosine, warmup-cosine: the final learning rate; plateau: the floor")
+    add(opt, "--warmup-epochs", type=int, metavar="EPOCHS", help="--schedule warmup-cosine: epochs of linear warm-up")
+    add(opt, "--pct-start", type=float, metavar="F", help="--schedule onecycle: the share of steps spent rising")
+    add(opt, "--plateau-patience", type=int, metavar="EPOCHS",
+        help="--schedule plateau: epochs without a better validation loss before the rate drops")
+    add(opt, "--ema-decay", type=float, metavar="D", help="validate, test and save a moving average of the weights "
+        "with this decay per step, e.g. 0.999 (default: off)")
+    opt.add_argument("--tta", action="store_true", default=argparse.SUPPRESS,
+                     help="test-time augmentation: score the test set on each image and its mirror image")
     add(opt, "--epochs", type=int, help="passes over the training set (with --resume: the new total)")
     add(opt, "--batch-size", type=_batch_size, metavar="N|full", help="images per step; full: full-batch descent")
     add(opt, "--early-stopping", type=int, metavar="PATIENCE",
@@ -69,6 +92,8 @@ def register(subparsers) -> None:
     add(run, "--seed", type=int, help="seed of initialisation, shuffling, dropout and augmentation")
     add(run, "--threads", type=int, metavar="N", help="BLAS threads (default: all cores)")
     add(run, "--out", metavar="DIR", help="run directory (default: runs/<dataset>-<model>-<time>)")
+    add(run, "--time-budget", type=_duration, metavar="TIME", help="train as many epochs as fit in TIME "
+        "(30m, 1h30m, 90s), measured on the first epoch; the schedule is laid out over them (default: off)")
     run.add_argument("--resume", metavar="RUN", default=None, help="continue the run in RUN from its checkpoint")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     run.add_argument("--no-report", dest="report", action="store_false",
@@ -86,6 +111,23 @@ def _adder(parser: argparse.ArgumentParser):
             help += f" (default: {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
         group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=help, **kwargs)
     return add
+
+
+def _choices_help(registry: dict, *extra: str) -> str:
+    """--help text listing a registry's entries: "name: what it does; ..." (argparse escapes no %)."""
+    return "; ".join([*(f"{name}: {entry.help}" for name, entry in registry.items()), *extra]).replace("%", "%%")
+
+
+def _users(registry: dict, setting: str) -> str:
+    """The names of a registry's entries that read TrainConfig field ``setting``, e.g. "sgd, rmsprop"."""
+    return ", ".join(name for name, entry in registry.items() if setting in entry.settings)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _count_or_fraction(text: str) -> int | float:
@@ -117,6 +159,15 @@ def _class_weight(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT such as Sandal=2, got {text!r}") from None
 
 
+def _report_writer(args: argparse.Namespace):
+    """write_report unless --no-report (imported here: matplotlib is slow to import)."""
+    if not args.report:
+        return None
+    from ..report import write_report
+
+    return write_report
+
+
 def run_train(args: argparse.Namespace) -> int:
     settings = {key: value for key, value in vars(args).items() if key not in NOT_SETTINGS}
     if "class_weights" in settings:
@@ -129,11 +180,12 @@ def run_train(args: argparse.Namespace) -> int:
             if extra:
                 raise UsageError(f"--resume continues a run with its own settings (its config.json); only --epochs "
                                  f"may be given with it, not {', '.join(map(flags.flag, extra))}")
-            result = resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=args.report)
+            result = resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet,
+                            report=_report_writer(args))
         else:
             if "dataset" in settings:
                 settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
-            result = fit(TrainConfig(**settings), quiet=args.quiet, report=args.report)
+            result = fit(TrainConfig(**settings), quiet=args.quiet, report=_report_writer(args))
     except (ConfigError, ValueError) as err:
         message = flags.flagged(str(err))
         if str(settings.get("model")) in message:

@@ -5,11 +5,13 @@
     prep = data.Preprocess.fit(x_tr, kind="zscore")
     for xb, yb in data.Batches(x_tr, y_tr, 500, preprocess=prep, seed=0).epoch(e): ...
 """
-from .batches import Augment, Batches
+from . import augment
+from .augment import AUGMENTATIONS, Augment, Compose
+from .batches import Batches
 from .dataset import Dataset, load
 from .errors import DatasetFileError, DatasetNotFoundError, DownloadError
 from .prepare import Preprocess, one_hot, subset, train_val_split
 from .registry import DATASETS
 
-__all__ = ["Augment", "Batches", "DATASETS", "Dataset", "DatasetFileError", "DatasetNotFoundError",
+__all__ = ["AUGMENTATIONS", "Augment", "Batches", "Compose", "augment", "DATASETS", "Dataset", "DatasetFileError", "DatasetNotFoundError",
            "DownloadError", "Preprocess", "load", "one_hot", "subset", "train_val_split"]

@@ -10,38 +10,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .augment import Compose
 from .prepare import Preprocess
-
-
-class Augment:
-    """Random crop with zero padding and random horizontal flip, vectorised over a batch.
-
-    Each image is padded by ``crop_padding`` pixels on every side, a random H×W window is
-    cut out of it (offsets uniform in 0…2·padding) and, with ``hflip``, mirrored left-right
-    with probability 1/2: the usual CIFAR-10 augmentation. Both are one gather per batch.
-    """
-
-    def __init__(self, crop_padding: int = 4, hflip: bool = True):
-        if crop_padding < 0:
-            raise ValueError(f"crop_padding must be >= 0, got {crop_padding}")
-        self.crop_padding, self.hflip = crop_padding, hflip
-
-    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(B, C, H, W) -> augmented (B, C, H, W), same dtype, drawing from ``rng``."""
-        b, c, h, w = x.shape
-        p = self.crop_padding
-        padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))  # (B, C, 2p+1, 2p+1, H, W)
-        top = rng.integers(0, 2 * p + 1, size=b)
-        left = rng.integers(0, 2 * p + 1, size=b)
-        out = windows[np.arange(b), :, top, left]  # one gather: (B, C, H, W)
-        if self.hflip:
-            flip = rng.random(b) < 0.5
-            out[flip] = out[flip, :, :, ::-1]
-        return out
-
-    def __repr__(self) -> str:
-        return f"Augment(crop_padding={self.crop_padding}, hflip={self.hflip})"
 
 
 class Batches:
@@ -54,7 +24,7 @@ class Batches:
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, preprocess: Preprocess | None = None,
-                 shuffle: bool = True, seed: int = 0, augment: Augment | None = None, drop_last: bool = False):
+                 shuffle: bool = True, seed: int = 0, augment: Compose | None = None, drop_last: bool = False):
         if x.ndim != 4:
             raise ValueError(f"Batches takes images (N, C, H, W), got shape {x.shape}")
         if len(x) != len(y):

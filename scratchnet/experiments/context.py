@@ -1,8 +1,8 @@
 """What an experiment runs with: its output folder, full or quick scale, where data is, and trained runs.
 
 ``Context.train(name, **settings)`` trains one ``TrainConfig`` into ``out/<name>`` with
-``scratchnet.train.fit``; a run already finished there (``metrics.json``) is read back
-instead, and an interrupted one is resumed, so re-running an experiment continues it.
+``scratchnet.train.fit_or_resume``: a run already finished there is read back instead, and an
+interrupted one is resumed, so re-running an experiment continues it.
 In quick mode every run keeps ``QUICK`` images and at most ``QUICK_EPOCHS`` epochs.
 """
 from __future__ import annotations
@@ -77,15 +77,11 @@ class Context:
     def train(self, name: str, quick: dict | None = None, **settings) -> FinishedRun:
         """Train (or read back, or resume) the run ``out/<name>`` with these TrainConfig settings
         (``quick``: overrides for quick mode, see ``settings``)."""
-        from ..train import TrainConfig, fit, resume
+        from ..report import write_report
+        from ..train import fit_or_resume
 
-        run_dir = self.out / name
-        if not (run_dir / "metrics.json").is_file():
-            if (run_dir / "config.json").is_file():
-                resume(run_dir, quiet=self.quiet, report=not self.quick)
-            else:
-                config = TrainConfig.from_dict({**self.settings(quick, **settings), "out": str(run_dir)})
-                fit(config, quiet=self.quiet, report=not self.quick)
+        run_dir = fit_or_resume(self.out / name, lambda: self.settings(quick, **settings), quiet=self.quiet,
+                                report=None if self.quick else write_report)
         return FinishedRun.read(run_dir)
 
     def say(self, message: str) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..train.runfiles import MODEL
 from .context import FinishedRun
 
 
@@ -15,6 +16,8 @@ def plot_runs(runs: dict[str, FinishedRun], path: Path, title: str, error: bool 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ..report.plots import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for label, run in runs.items():
@@ -35,9 +38,7 @@ def plot_runs(runs: dict[str, FinishedRun], path: Path, title: str, error: bool 
         ax.legend(frameon=False, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_first_layer(run: FinishedRun, path: Path, title: str) -> Path:
@@ -45,7 +46,7 @@ def plot_first_layer(run: FinishedRun, path: Path, title: str) -> Path:
     from ..report import first_layer_filters, plot_filters
     from ..train import load_model
 
-    loaded = load_model(run.run_dir / "model.npz")
+    loaded = load_model(run.run_dir / MODEL)
     weight = next(p.data for p in loaded.model.parameters() if p.data.ndim in (2, 4))
     return plot_filters(first_layer_filters(weight, loaded.input_shape), path, title)
 

@@ -1,6 +1,8 @@
 """Layers, activations and losses with ``torch.nn``'s names, layouts and semantics."""
 from . import init, utils
-from .module import Module, Parameter, Sequential
+from .module import Module, Parameter
+from .container import Identity, ModuleDict, ModuleList, Residual, Sequential
+from .blocks import BasicBlock, PadShortcut
 from .linear import Linear
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout

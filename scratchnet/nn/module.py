@@ -13,9 +13,21 @@ exactly as in PyTorch, so one training step reads::
 
 Whatever ``backward`` needs is saved by ``forward`` only in training mode; in
 ``eval()`` mode a forward keeps nothing, so inference costs no extra memory.
+
+A module keeps the values of *one* forward (its last) for its backward. So a module may
+not be called twice within one forward pass in training mode (weight sharing, or one
+``self.relu`` used twice as torchvision's BasicBlock does): the second call would overwrite
+what the first saved and backward would silently compute wrong gradients. Such a call
+raises a RuntimeError naming the module; give each use its own module (parameter-free ones
+such as ReLU cost nothing and add no state_dict keys). A forward pass is one call of the
+outermost module, e.g. ``model(x)``.
+
+Errors raised while a nested module runs forward name it by its ``state_dict`` prefix
+within the outermost module (``layer2.0.shortcut: ...``).
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Iterator
 
@@ -50,13 +62,35 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
+class _ForwardPass(threading.local):
+    """The forward pass in progress on this thread: its number, its outermost module, the depth."""
+
+    number = 0
+    depth = 0
+    root = None
+
+
+_PASS = _ForwardPass()
+
+
 class Module:
     """Base class of layers, activations, losses and containers.
 
     Subclasses set Parameters, sub-Modules and buffers (``register_buffer``) as attributes
     in ``__init__``; they are found by ``parameters()`` and ``state_dict()`` in the
-    order they were set, as in ``torch.nn.Module``.
+    order they were set, as in ``torch.nn.Module``. The arguments a module was constructed
+    with are kept (``init_args``), so a model spec can be written from a built model.
     """
+
+    def __new__(cls, *args, **kwargs):
+        module = super().__new__(cls)
+        object.__setattr__(module, "_init_args", (args, kwargs))
+        return module
+
+    @property
+    def init_args(self) -> tuple[tuple, dict]:
+        """``(args, kwargs)`` as passed to the constructor."""
+        return self.__dict__.get("_init_args", ((), {}))
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -87,6 +121,16 @@ class Module:
             del modules[name]
         d[name] = value
 
+    def add_module(self, name: str, module: "Module | None") -> None:
+        """Register ``module`` as the child ``name`` (``torch.nn.Module.add_module``)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"a module name must be a non-empty string without '.', got {name!r}")
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module({name!r}, ...) takes a Module, "
+                            f"got {type(module).__name__}")
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
     def register_buffer(self, name: str, array: np.ndarray) -> None:
         """A state array that is saved in ``state_dict`` but not trained (BatchNorm's running stats)."""
         self._buffers[name] = array
@@ -94,7 +138,38 @@ class Module:
 
     # -- forward / backward -------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        state = _PASS
+        if state.depth == 0:
+            state.number += 1
+            state.root = self
+        if self.training:
+            if state.depth and self.__dict__.get("_forward_pass") == state.number:
+                raise RuntimeError(self._called_twice_message())
+            self.__dict__["_forward_pass"] = state.number
+        state.depth += 1
+        try:
+            return self.forward(*args, **kwargs)
+        except ValueError as err:
+            _name_module(err, self)
+            raise
+        finally:
+            state.depth -= 1
+
+    def state_dict_prefix(self) -> str:
+        """This module's ``state_dict`` prefix within the forward pass in progress ("" for the outermost)."""
+        root = _PASS.root
+        if root is None or root is self:
+            return ""
+        return next((name for name, m in root.named_modules() if m is self), type(self).__name__)
+
+    def _called_twice_message(self) -> str:
+        root = _PASS.root
+        names = [name for name, m in root.named_modules() if m is self] if root is not None else []
+        where = " and ".join(names) or type(self).__name__
+        return (f"{where} ({type(self).__name__}) was called twice in one forward pass in training mode. A module "
+                "keeps what its last forward saved for backward, so the second call would overwrite the first's "
+                "and backward would give wrong gradients. Give each use its own module (e.g. self.relu1 and "
+                "self.relu2; parameter-free modules add no state_dict keys), or share weights in eval() mode only")
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
@@ -238,42 +313,12 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Modules applied in order; backward runs them in reverse. Keys are "0.weight", "1.bias", ..."""
-
-    def __init__(self, *layers: Module):
-        super().__init__()
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                raise TypeError(f"Sequential takes Modules, got {type(layer).__name__} at position {i}")
-            setattr(self, str(i), layer)
-
-    def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
-        return x
-
-    def backward(self, grad_output, input_grad: bool = True):
-        """Backpropagate through the layers in reverse; returns dL/dx.
-
-        ``input_grad=False`` (the training loop's choice: nobody needs dL/d(images)) lets
-        the first layer skip computing it, as PyTorch does for inputs that need no
-        gradient; then None is returned.
-        """
-        layers = list(self._modules.values())
-        for layer in reversed(layers[1:]):
-            grad_output = layer.backward(grad_output)
-        first = layers[0]
-        if not input_grad and first.can_skip_input_grad:
-            return first.backward(grad_output, input_grad=False)
-        return first.backward(grad_output)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+def _name_module(err: ValueError, module: Module) -> None:
+    """Prefix ``err``'s message with ``module``'s state_dict prefix, once (at the innermost module)."""
+    if getattr(err, "_scratchnet_named", False):
+        return
+    err._scratchnet_named = True
+    where = module.state_dict_prefix()
+    if where and err.args and isinstance(err.args[0], str):
+        err.args = (f"{where}: {err.args[0]}", *err.args[1:])
 

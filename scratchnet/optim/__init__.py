@@ -5,9 +5,11 @@ from .sgd import SGD
 from .adam import Adam, AdamW
 from .adagrad import Adagrad
 from .rmsprop import RMSprop
-from .lr_scheduler import CosineAnnealingLR, LRScheduler, StepLR
+from .lr_scheduler import (CosineAnnealingLR, LinearLR, LRScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR,
+                           StepLR)
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop",
-    "lr_scheduler", "LRScheduler", "StepLR", "CosineAnnealingLR",
+    "lr_scheduler", "LRScheduler", "StepLR", "CosineAnnealingLR", "LinearLR", "SequentialLR", "OneCycleLR",
+    "ReduceLROnPlateau",
 ]

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..data import load
 from ..nn import Parameter
 from ..train.modelfile import load_model
+from ..version import __version__
 from .html import render_report
 from .plots import first_layer_filters, plot_confusion, plot_curves, plot_filters, plot_mistakes
-from .run_files import RunFiles, read_run
+from ..train.runfiles import REPORT, RunFiles, read_run, write_text_atomic
 
 __all__ = ["write_report", "read_run", "RunFiles", "plot_curves", "plot_confusion", "plot_mistakes",
            "plot_filters", "first_layer_filters"]
@@ -44,10 +44,10 @@ def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> 
                                   out / "mistakes.png"),
         "weights": _plot_first_layer(loaded.model, loaded.input_shape, out / "weights.png"),
     }
-    page = out / "report.html"
+    page = out / REPORT
     batch = run.config.get("batch_size")
     layers = loaded.model.summary(loaded.input_shape, batch if isinstance(batch, int) else 1)
-    page.write_text(render_report(run, str(layers), figures, __version__), encoding="utf-8")
+    write_text_atomic(page, render_report(run, str(layers), figures, __version__))
     return page
 
 

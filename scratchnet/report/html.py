@@ -17,7 +17,10 @@ from ..data import DATASETS
 from ..terminal import format_duration
 from ..train import flags
 from ..train.config import TrainConfig
-from .run_files import RunFiles
+from ..train.losses import loss_label
+from ..train.optimizers import optimizer_label
+from ..train.schedules import schedule_label
+from ..train.runfiles import RunFiles
 
 PAGE = Template("""<!DOCTYPE html>
 <html lang="en">
@@ -93,9 +96,6 @@ SETUP_FIELDS = [
     ("test_subset", "Test subset (images)"), ("seed", "Seed"),
 ]
 
-LOSS_NAMES = {"ce": "cross-entropy", "mse": "mean squared error on one-hot targets",
-              "bce": "binary cross-entropy on one-hot targets"}
-OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adagrad": "Adagrad", "rmsprop": "RMSprop"}
 
 
 def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], version: str) -> str:
@@ -175,8 +175,8 @@ def setup_section(config: dict, metrics: dict, architecture: str) -> str:
         model += f' <span class="note">({metrics["num_parameters"]:,} parameters)</span>'
     rows.append(("Model", model))
     loss = metrics.get("loss") or config.get("loss")  # metrics.json has "auto" resolved
-    settings = {**config, "loss": LOSS_NAMES.get(loss, loss),
-                "optimizer": OPTIMIZER_NAMES.get(config.get("optimizer"), config.get("optimizer"))}
+    settings = {**config, "loss": loss_label(loss), "optimizer": optimizer_label(config.get("optimizer")),
+                "schedule": schedule_label(config.get("schedule"))}
     rows += [(label, escape(format_value(settings[key]))) for key, label in SETUP_FIELDS
              if settings.get(key) not in (None, {})]
     rows.append(("Validation split", escape(split_description(config))))

@@ -16,17 +16,22 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..train.runfiles import atomic_file  # noqa: E402
+
 DPI = 110
 TRAIN_COLOUR, VAL_COLOUR, BEST_COLOUR = "#1f77b4", "#d62728", "#555555"
 MAX_ANNOTATED_CLASSES = 20  # beyond this a confusion matrix's cells are too small for numbers
 DIVERGING = matplotlib.colormaps["RdBu_r"]  # weights: blue negative, white zero, red positive
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG on white and free it."""
+def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
+    """Write ``fig`` as a PNG on white (atomically, see ``runfiles.atomic_file``) and free it."""
     path = Path(path)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
+    try:
+        with atomic_file(path) as f:
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -9,6 +9,8 @@ Written atomically at the end of every epoch. Layout (no pickle anywhere):
   ``optimizer`` is the optimizer's ``state_dict`` with each array replaced by
   ``{"__array__": "<name>"}``, ``rng`` the default generator's ``bit_generator.state``;
 - ``model/<key>``: the current weights; ``best/<key>``: the weights of the best epoch;
+- ``ema/<key>``: the moving average of the weights, when the run keeps one (its number of
+  updates is ``"ema_updates"`` in the JSON);
 - ``optimizer/<n>``: the optimizer's arrays (moment estimates, momentum buffers).
 """
 from __future__ import annotations
@@ -42,6 +44,8 @@ class TrainingState:
     best_val_loss: float = float("inf")
     epochs_without_improvement: int = 0
     stopped_early: bool = False
+    ema: dict[str, np.ndarray] | None = None
+    ema_updates: int = 0
 
 
 def save_checkpoint(path: str | Path, state: TrainingState) -> None:
@@ -60,9 +64,11 @@ def save_checkpoint(path: str | Path, state: TrainingState) -> None:
         "optimizer": _pack(state.optimizer, arrays, "optimizer/"),
         "scheduler": state.scheduler,
         "rng": state.rng,
+        "ema_updates": state.ema_updates,
     }
     arrays.update({f"model/{k}": v for k, v in state.model.items()})
     arrays.update({f"best/{k}": v for k, v in state.best_model.items()})
+    arrays.update({f"ema/{k}": v for k, v in (state.ema or {}).items()})
     save_npz(path, {META_KEY: json_to_array(meta), **arrays})
 
 
@@ -90,6 +96,8 @@ def load_checkpoint(path: str | Path) -> TrainingState:
         best_val_loss=meta["best_val_loss"],
         epochs_without_improvement=meta["epochs_without_improvement"],
         stopped_early=meta["stopped_early"],
+        ema=_prefixed(arrays, "ema/") or None,
+        ema_updates=meta.get("ema_updates", 0),
     )
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-LOSSES = ("auto", "ce", "mse", "bce")
-OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
-SCHEDULES = ("none", "step", "cosine")
+from ..data.augment import parse_augment
+from .losses import LOSS_CHOICES, LOSSES, loss_label, losses_with
+from .optimizers import OPTIMIZERS
+from .schedules import SCHEDULE_CHOICES
+
 NORMALIZATIONS = ("none", "scale", "zscore")
-AUGMENTATIONS = ("none", "crop", "flip", "crop+flip")
 
 
 class ConfigError(ValueError):
@@ -29,8 +30,13 @@ class TrainConfig:
     ``split_seed``) for quick runs; ``val_size`` images of the training set (a count, or a
     fraction in (0, 1)) are held out for validation, split with ``split_seed``, per class
     when ``stratify``; ``normalize`` is ``"none"`` (pixels 0..255), ``"scale"`` (0..1) or
-    ``"zscore"`` (statistics of the training split); ``augment`` adds random shifts by up to
-    ``crop_padding`` pixels (``"crop"``) and/or horizontal flips (``"flip"``).
+    ``"zscore"`` (statistics of the training split); ``augment`` joins with "+" the names of
+    ``scratchnet.data.AUGMENTATIONS``: random shifts by up to ``crop_padding`` pixels
+    (``"crop"``), horizontal flips (``"flip"``), random rotation by up to ``affine_degrees``,
+    shift by up to ``affine_translate`` of the size, scaling by up to ±``affine_scale`` and
+    shear by up to ``affine_shear`` degrees (``"affine"``), random erasing of a rectangle with
+    probability ``erase_prob`` (``"erase"``), and one batch mix, ``"mixup"`` or ``"cutmix"``,
+    with λ ~ Beta(``mix_alpha``, ``mix_alpha``).
 
     Model and loss: ``model`` is a zoo name (``scratchnet models``) or a JSON/TOML file
     describing the layers. ``loss`` is ``"ce"`` (cross-entropy on logits, optionally with
@@ -39,9 +45,17 @@ class TrainConfig:
     last layer is a Sigmoid (as cnet's), ``"ce"`` otherwise.
 
     Optimisation: ``optimizer`` with ``lr``, ``momentum`` (sgd, rmsprop), ``weight_decay``,
-    ``betas`` (adam, adamw); ``schedule`` ``"step"`` multiplies the rate by ``gamma`` every
-    ``step_size`` epochs, ``"cosine"`` anneals it to ``min_lr`` over ``epochs``;
-    ``batch_size`` is an int or ``"full"`` (full-batch gradient descent).
+    ``betas`` (adam, adamw); ``skip_decay_norm_bias`` exempts BatchNorm weights and every bias
+    from ``weight_decay``; ``clip_grad_norm`` rescales the gradients whenever their global L2
+    norm exceeds it. ``schedule`` (see ``scratchnet.train.schedules``): ``"step"`` multiplies
+    the rate by ``gamma`` every ``step_size`` epochs, ``"cosine"`` anneals it to ``min_lr``
+    over ``epochs``, ``"warmup-cosine"`` warms up linearly from lr/10 over ``warmup_epochs``
+    then anneals per step, ``"onecycle"`` rises to ``lr`` over the first ``pct_start`` of the
+    steps and anneals far below it, ``"plateau"`` multiplies the rate by ``gamma`` after
+    ``plateau_patience`` epochs without a better validation loss (down to ``min_lr``);
+    ``batch_size`` is an int or ``"full"`` (full-batch gradient descent). ``ema_decay`` keeps
+    an exponential moving average of the weights, which is validated, tested and saved
+    instead of the raw weights; ``tta`` scores the test set on each image and its mirror image.
 
     Stopping: the best epoch is the one with minimum validation loss; ``restore_best`` puts
     its weights back at the end; ``early_stopping_patience`` epochs without a better
@@ -49,7 +63,9 @@ class TrainConfig:
 
     Run: ``seed`` seeds initialisation, shuffling, dropout and augmentation, so a run repeats
     bit for bit; ``threads`` caps BLAS threads (None: all cores); ``out`` is the run
-    directory (None: ``runs/<dataset>-<model>-<time>``).
+    directory (None: ``runs/<dataset>-<model>-<time>``); ``time_budget`` (seconds) replaces
+    ``epochs`` by as many epochs as the first epoch's time says fit in it, and lays the
+    schedule out over them; ``recipe`` records the named recipe the settings came from.
     """
 
     dataset: str = "fashion-mnist"
@@ -62,11 +78,18 @@ class TrainConfig:
     lr: float = 1e-3
     momentum: float = 0.0
     weight_decay: float = 0.0
+    skip_decay_norm_bias: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
+    clip_grad_norm: float | None = None
     schedule: str = "none"
     step_size: int = 10
     gamma: float = 0.1
     min_lr: float = 0.0
+    warmup_epochs: int = 1
+    pct_start: float = 0.25
+    plateau_patience: int = 3
+    ema_decay: float | None = None
+    tta: bool = False
     epochs: int = 10
     batch_size: int | str = 128
     val_size: int | float = 0.1
@@ -77,11 +100,19 @@ class TrainConfig:
     normalize: str = "zscore"
     augment: str = "none"
     crop_padding: int = 2
+    affine_degrees: float = 10.0
+    affine_translate: float = 0.1
+    affine_scale: float = 0.1
+    affine_shear: float = 10.0
+    erase_prob: float = 0.5
+    mix_alpha: float = 1.0
     seed: int = 0
     threads: int | None = None
     train_subset: int | None = None
     test_subset: int | None = None
     out: str | None = None
+    time_budget: float | None = None
+    recipe: str | None = None
 
     def to_dict(self) -> dict:
         """The settings as JSON-able values (tuples become lists)."""
@@ -103,11 +134,11 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that is out of range and what is allowed."""
-        _choice("loss", self.loss, LOSSES)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("loss", self.loss, LOSS_CHOICES)
+        _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
+        _choice("schedule", self.schedule, SCHEDULE_CHOICES)
         _choice("normalize", self.normalize, NORMALIZATIONS)
-        _choice("augment", self.augment, AUGMENTATIONS)
+        parse_augment(self.augment)
         _positive("lr", self.lr)
         _positive_int("epochs", self.epochs)
         _positive_int("step_size", self.step_size)
@@ -115,6 +146,27 @@ class TrainConfig:
         _non_negative("weight_decay", self.weight_decay)
         _non_negative("min_lr", self.min_lr)
         _non_negative_int("crop_padding", self.crop_padding)
+        for name in ("affine_degrees", "affine_translate", "affine_shear", "mix_alpha"):
+            _non_negative(name, getattr(self, name))
+        _positive("mix_alpha", self.mix_alpha)
+        if not 0 <= self.affine_scale < 1:
+            raise ValueError(f"affine_scale (the largest relative zoom) must be in [0, 1), got {self.affine_scale}")
+        if not self.affine_shear < 90:
+            raise ValueError(f"affine_shear must be below 90 degrees, got {self.affine_shear}")
+        if not 0 <= self.erase_prob <= 1:
+            raise ValueError(f"erase_prob must be in [0, 1], got {self.erase_prob}")
+        _non_negative_int("warmup_epochs", self.warmup_epochs)
+        _positive_int("plateau_patience", self.plateau_patience)
+        if not 0 < self.pct_start < 1:
+            raise ValueError(f"pct_start (onecycle's share of rising steps) must be in (0, 1), got {self.pct_start}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), e.g. 0.999, or None; got {self.ema_decay}")
+        for name in ("clip_grad_norm", "time_budget"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        if self.schedule == "warmup-cosine" and self.warmup_epochs >= self.epochs and self.time_budget is None:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs}) "
+                             "for the warmup-cosine schedule")
         _non_negative_int("seed", self.seed)
         _non_negative_int("split_seed", self.split_seed)
         if not 0 <= self.label_smoothing < 1:
@@ -135,8 +187,12 @@ class TrainConfig:
                 _positive_int(name, getattr(self, name), hint=" or None")
         for name, weight in self.class_weights.items():
             _positive(f"class weight of {name!r}", weight)
-        if self.loss in ("mse", "bce") and (self.class_weights or self.label_smoothing):
-            raise ValueError("class_weights and label_smoothing apply to cross-entropy only; use loss 'ce'")
+        unused = [name for name in ("class_weights", "label_smoothing")
+                  if getattr(self, name) and self.loss in LOSSES and name not in LOSSES[self.loss].settings]
+        if unused:
+            users = losses_with(unused[0])
+            raise ValueError(f"{' and '.join(unused)} apply to {' and '.join(map(loss_label, users))} only; "
+                             f"use loss {' or '.join(map(repr, users))}")
 
 
 def _choice(name: str, value, allowed: tuple) -> None:

@@ -15,42 +15,36 @@ import numpy as np
 from .. import data, nn
 from ..terminal import batches
 from .config import ConfigError
+from .losses import loss_targets, make_loss
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
-from .npzio import write_text_atomic
-from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json
+from .npzio import save_npz
+from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json, write_text_atomic
 
 EVAL_BATCH = 1000
 
 
-def make_loss(loss_name: str, classes: list[str], class_weights: dict[str, float] | None = None,
-              label_smoothing: float = 0.0) -> nn.Module:
-    """The loss module for ``loss_name`` ("ce", "mse", "bce"); class weights are by class name."""
-    if loss_name == "mse":
-        return nn.MSELoss()
-    if loss_name == "bce":
-        return nn.BCEWithLogitsLoss()
-    weight = None
-    if class_weights:
-        weight = np.array([class_weights.get(name, 1.0) for name in classes], dtype=np.float32)
-    return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
-
-
-def loss_targets(loss_name: str, y: np.ndarray, num_classes: int) -> np.ndarray:
-    """What the loss compares outputs with: the labels for cross-entropy, one-hot rows otherwise."""
-    return y if loss_name == "ce" else data.one_hot(y, num_classes)
-
-
-def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess, progress: bool = False) -> np.ndarray:
+def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess, tta: bool = False,
+                  progress: bool = False) -> np.ndarray:
     """The outputs for uint8 images x in eval mode, EVAL_BATCH images at a time; the mode is restored.
-    ``progress``: a progress bar on a terminal for many images."""
+
+    With ``tta`` (test-time augmentation) each output is the mean of the outputs for the image
+    and for its mirror image (flipped left-right): (f(x) + f(flip(x))) / 2. ``progress``: a
+    progress bar on a terminal for many images.
+    """
     was_training = model.training
     model.eval()
     try:
         starts = batches(len(x), EVAL_BATCH, "scoring", show=progress)
-        return np.concatenate([model(preprocess(x[i:i + EVAL_BATCH])) for i in starts])
+        return np.concatenate([_outputs(model, preprocess(x[i:i + EVAL_BATCH]), tta) for i in starts])
     finally:
         model.train(was_training)
+
+
+def _outputs(model: nn.Module, batch: np.ndarray, tta: bool) -> np.ndarray:
+    if not tta:
+        return model(batch)
+    return (model(batch) + model(np.ascontiguousarray(batch[..., ::-1]))) / 2
 
 
 @dataclass
@@ -81,8 +75,8 @@ def pick_test_images(y_test: np.ndarray, test_subset: int | None, seed: int) -> 
 
 def write_predictions(run_dir: Path, y_true: np.ndarray, scores: Scores, index: np.ndarray) -> None:
     """test_predictions.npz: y_true, y_pred, probabilities and each row's index in the test set."""
-    np.savez_compressed(run_dir / PREDICTIONS, y_true=y_true.astype(np.int64), y_pred=scores.y_pred,
-                        probabilities=scores.probabilities, index=index)
+    save_npz(run_dir / PREDICTIONS, {"y_true": y_true.astype(np.int64), "y_pred": scores.y_pred,
+                                      "probabilities": scores.probabilities, "index": index}, compress=True)
 
 
 @dataclass
@@ -97,11 +91,12 @@ class Evaluation:
 
 
 def evaluate(run: str | Path, dataset: str | None = None, root: str | None = None,
-             test_subset: int | None = None, progress: bool = True) -> Evaluation:
+             test_subset: int | None = None, progress: bool = True, tta: bool | None = None) -> Evaluation:
     """Score a run's model (``run`` is a run directory or a model file) on a test set.
 
     Defaults come from the run's config.json when there is one: the dataset, its root, the
-    test subset and the loss (with its class weights). Scoring a run on its own test set
+    test subset, the loss (with its class weights) and ``tta`` (mirror-image test-time
+    augmentation). Scoring a run on its own test set
     also rewrites the test entries of metrics.json and test_predictions.npz.
     """
     run = Path(run)
@@ -118,7 +113,8 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
     index = pick_test_images(ds.y_test, test_subset, config.get("split_seed", 0))
     loss_name = model.extra.get("loss", "ce")
     loss_fn = make_loss(loss_name, ds.classes, config.get("class_weights"), config.get("label_smoothing", 0.0))
-    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess, progress=progress)
+    tta = config.get("tta", False) if tta is None else tta
+    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess, tta=tta, progress=progress)
     scores = score(model.spec, outputs, ds.y_test[index], ds.classes, loss_fn, loss_name)
     if own_test_set:
         _update_metrics(run_dir / METRICS, scores.metrics)

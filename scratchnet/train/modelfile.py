@@ -4,35 +4,47 @@ Layout (read with ``numpy.load(path, allow_pickle=False)``):
 
 - ``scratchnet_model``: uint8 UTF-8 JSON ``{"format": "scratchnet-model", "format_version": 1,
   "scratchnet_version", "spec", "preprocess", "classes", "input_shape", "dataset", "extra"}``
-  where ``spec`` is the layer spec (``scratchnet.train.build``) and ``preprocess`` is
-  ``scratchnet.data.Preprocess.to_dict()``;
-- ``state/<key>``: the model's ``state_dict`` arrays under ``torch.nn.Sequential``'s keys.
+  where ``spec`` is the model spec (``scratchnet.spec``: a flat layer list or a tree) and
+  ``preprocess`` is ``scratchnet.data.Preprocess.to_dict()``;
+- ``state/<key>``: the model's ``state_dict`` arrays under ``torch.nn``'s keys.
+
+Format version 1 holds a flat layer list; version 2 (written only when needed) a spec tree
+with containers, branch blocks or user-written classes, which older readers cannot build.
+A user-written Module class is stored as its class path and constructor arguments, never
+as code: ``load_model(path, classes=[MyNet])`` needs the class itself.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
-from .. import __version__, nn
+from .. import nn
+from ..version import __version__
 from ..data import Preprocess
-from .build import build_model
+from ..spec import build_model, is_flat, output_layer_type, spec_of
 from .npzio import array_to_json, json_to_array, load_npz, save_npz
+from .runfiles import MODEL
 
 FORMAT = "scratchnet-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this version reads and writes; flat specs are still written as 1
 META_KEY = "scratchnet_model"
 STATE_PREFIX = "state/"
 _EXPECTED = "a scratchnet model file (the model.npz of a run directory, written by `scratchnet train`)"
 
 
-def save_model(path: str | Path, model: nn.Module, spec: dict, preprocess: Preprocess, classes: list[str],
+def save_model(path: str | Path, model: nn.Module, spec: dict | None, preprocess: Preprocess, classes: list[str],
                input_shape: tuple[int, int, int], dataset: str, extra: dict | None = None) -> None:
-    """Write ``model`` with its spec, preprocessing and labels to ``path`` atomically."""
+    """Write ``model`` with its spec, preprocessing and labels to ``path`` atomically.
+
+    ``spec=None`` writes ``scratchnet.spec.spec_of(model)``, for a model built in Python.
+    """
+    spec = spec_of(model) if spec is None else spec
     meta = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1 if is_flat(spec) else FORMAT_VERSION,
         "scratchnet_version": __version__,
         "spec": spec,
         "preprocess": preprocess.to_dict(),
@@ -54,7 +66,7 @@ class LoadedModel:
     divided by their sum so each row adds up to 1, and a final Softmax, kept as is.
     """
 
-    model: nn.Sequential
+    model: nn.Module
     spec: dict
     preprocess: Preprocess
     classes: list[str]
@@ -75,7 +87,7 @@ class LoadedModel:
 
 def outputs_to_probabilities(spec: dict, outputs: np.ndarray) -> np.ndarray:
     """Class probabilities from a model's raw outputs, by the model's last layer (see LoadedModel)."""
-    last = spec["layers"][-1]["type"]
+    last = output_layer_type(spec)
     if last == "Softmax":
         return outputs.astype(np.float32)
     if last == "Sigmoid":
@@ -86,18 +98,22 @@ def outputs_to_probabilities(spec: dict, outputs: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def load_model(path: str | Path) -> LoadedModel:
+def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
     """Read a model file written by ``save_model``, or a run directory's ``model.npz``; anything
-    else raises a ValueError saying what it is."""
+    else raises a ValueError saying what it is. ``classes``: the user-written Module classes
+    the model contains (the file names them, and says so when one is missing)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "model.npz"
+        path = path / MODEL
     arrays = load_npz(path, _EXPECTED)
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "
                          f"(it holds {', '.join(sorted(arrays)[:5]) or 'nothing'})")
     meta = _read_meta(path, arrays[META_KEY])
-    model = build_model(meta["spec"])
+    try:
+        model = build_model(meta["spec"], classes=classes)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
     try:
         model.load_state_dict(state)

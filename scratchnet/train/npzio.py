@@ -1,5 +1,4 @@
-"""NumPy ``.npz`` archives holding arrays plus JSON, written atomically, read without pickle;
-and atomic writes of the run directory's text files.
+"""NumPy ``.npz`` archives holding arrays plus JSON, written atomically, read without pickle.
 
 Model files and checkpoints are ``.npz`` archives: their arrays under their own names and
 their metadata as UTF-8 JSON bytes in a uint8 array, so ``numpy.load(path,
@@ -7,15 +6,14 @@ allow_pickle=False)`` reads every part of them and nothing in them can run code.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .runfiles import atomic_file
 
 
 def json_to_array(value) -> np.ndarray:
@@ -26,34 +24,6 @@ def json_to_array(value) -> np.ndarray:
 def array_to_json(array: np.ndarray):
     """The inverse of ``json_to_array``."""
     return json.loads(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | Path, mode: str = "wb", **open_args):
-    """Write to a temporary file beside ``path`` that replaces it only when the block succeeds,
-    so a crash or Ctrl-C never leaves a half-written file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **open_args) as f:
-            yield f
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a new file's usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    with atomic_file(path, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
 
 
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray], compress: bool = False) -> None:

@@ -11,6 +11,11 @@ mode. The best epoch is the one with the lowest validation loss (SEEDS.md 002). 
 epoch ``checkpoint.npz`` and ``history.csv`` are rewritten, so Ctrl-C loses at most the
 epoch in progress and ``resume`` continues bit for bit as if never interrupted.
 
+The pieces: ``session`` checks the settings, builds the model and loads the data; ``loop``
+runs the epochs; this module ties them together and writes the test metrics and the model
+file. ``train`` never imports ``report``: a caller that wants report.html passes
+``report=scratchnet.report.write_report`` (the train command and the experiments do).
+
 The run directory (the layout ``scratchnet.report`` reads):
 
 - ``config.json``: ``TrainConfig.to_dict()``, enough to repeat the run;
@@ -26,7 +31,7 @@ The run directory (the layout ``scratchnet.report`` reads):
 from __future__ import annotations
 
 import contextlib
-import csv
+import dataclasses
 import json
 import sys
 import time
@@ -36,32 +41,33 @@ from typing import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
-from .. import data, nn, optim, zoo
-from ..random import default_generator, manual_seed
-from ..terminal import format_duration, paint, plural, run_seconds_left
-from .build import build_model, load_spec
+from .. import data, nn
+from ..random import default_generator
+from ..terminal import format_duration
+from .budget import check_first_epoch, planned_epochs
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .evaluation import loss_targets, make_loss, model_outputs, pick_test_images, score, write_predictions
+from .ema import WeightAverage
+from .evaluation import model_outputs, score, write_predictions
+from .loop import NonFiniteLossError, describe, end_epoch, train_epoch
 from .metrics import format_report
 from .modelfile import save_model
-from .npzio import atomic_file, write_text_atomic
-from .runfiles import CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, read_json
+from .runfiles import CHECKPOINT, CONFIG, METRICS, MODEL, claim, is_finished, read_json, write_text_atomic
+from .schedules import is_planned, make_scheduler, steps_when
+from .session import Session, prepare
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+__all__ = ["NonFiniteLossError", "RunResult", "fit", "resume", "summary"]
 
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run directory keeps the last good checkpoint."""
+ReportWriter = Callable[..., Path]
+"""``report(run_dir, test_images=x_test) -> path of report.html``: e.g. ``scratchnet.report.write_report``."""
 
 
 @dataclass
 class RunResult:
     """What ``fit`` and ``resume`` return: the run directory, the per-epoch history (the rows of
     history.csv), the test metrics (metrics.json), the trained model and the report's path
-    (None when ``report=False``)."""
+    (None without a ``report`` writer)."""
 
     run_dir: Path
     config: TrainConfig
@@ -71,97 +77,89 @@ class RunResult:
     report: Path | None
 
 
-@dataclass
-class _Session:
-    """Everything one run trains with, prepared and checked before the first batch."""
-
-    config: TrainConfig
-    run_dir: Path
-    spec: dict
-    model: nn.Sequential
-    loss_name: str
-    loss_fn: nn.Module
-    optimizer: optim.Optimizer
-    scheduler: optim.LRScheduler | None
-    dataset: data.Dataset
-    preprocess: data.Preprocess
-    batches: data.Batches
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    test_index: np.ndarray
-    quiet: bool
-
-    def targets(self, y: np.ndarray) -> np.ndarray:
-        return loss_targets(self.loss_name, y, len(self.dataset.classes))
-
-    def say(self, message: str) -> None:
-        if not self.quiet:
-            print(message, flush=True)
-
-
-def fit(config: TrainConfig, *, quiet: bool = False, report: bool = True,
+def fit(config: TrainConfig, *, quiet: bool = False, report: ReportWriter | None = None,
         on_epoch_end: Callable[[dict], None] | None = None) -> RunResult:
     """Train as ``config`` says, write the run directory (``config.out``) and return the result.
 
     Every setting is checked before training starts (ValueError saying what is allowed).
-    ``quiet`` silences the progress bar and the per-epoch lines; ``report=False`` skips the
-    figures and report.html; ``on_epoch_end(row)`` is called with each history row after
-    the epoch's checkpoint is written. Raises ``NonFiniteLossError`` when the loss diverges,
-    and re-raises KeyboardInterrupt after saying how to resume.
+    ``quiet`` silences the progress bar and the per-epoch lines; ``report``, when given, is
+    called as ``report(run_dir, test_images=...)`` after the metrics are written, to draw the
+    figures and report.html (pass ``scratchnet.report.write_report``); ``on_epoch_end(row)``
+    is called with each history row after the epoch's checkpoint is written. Raises
+    ``NonFiniteLossError`` when the loss diverges, and re-raises KeyboardInterrupt after
+    saying how to resume. The run directory is claimed (``runfiles.claim``) before anything is
+    read: a second process training into it fails at once.
     """
     with _settings_checked():
         config.validate()
         run_dir = Path(config.out or _default_out(config))
+    with claim(run_dir):
+        return _fit(config, run_dir, quiet, report, on_epoch_end)
+
+
+def _fit(config: TrainConfig, run_dir: Path, quiet: bool, report: ReportWriter | None, on_epoch_end) -> RunResult:
+    with _settings_checked():
         if (run_dir / CONFIG).exists():
             raise ValueError(f"{run_dir} already holds a run; continue it with `scratchnet train --resume {run_dir}` "
                              f"(in Python: resume({str(run_dir)!r})) or choose another output directory (--out)")
         config = TrainConfig.from_dict({**config.to_dict(), "out": str(run_dir)})
-        session = _prepare(config, run_dir, quiet)
+        session = prepare(config, run_dir, quiet)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, config)
     state = TrainingState(epoch=0, spec=session.spec, model=session.model.state_dict(),
-                          best_model=session.model.state_dict(), optimizer=session.optimizer.state_dict(),
-                          scheduler=_scheduler_state(session), rng=default_generator().bit_generator.state)
+                          best_model=session.evaluated_state(), optimizer=session.optimizer.state_dict(),
+                          scheduler=session.scheduler_state(), rng=default_generator().bit_generator.state,
+                          ema=session.evaluated_state() if session.ema is not None else None)
     save_checkpoint(run_dir / CHECKPOINT, state)
     return _run(session, state, report, on_epoch_end)
 
 
-def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = False, report: bool = True,
-           on_epoch_end: Callable[[dict], None] | None = None) -> RunResult:
+def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = False,
+           report: ReportWriter | None = None, on_epoch_end: Callable[[dict], None] | None = None) -> RunResult:
     """Continue the run in ``run_dir`` from its checkpoint, up to ``epochs`` (default: its config's).
 
     An interrupted run resumed this way ends with exactly the weights it would have had
-    without the interruption.
+    without the interruption; a run killed after its last epoch's checkpoint but before its
+    model and metrics were written is finished. ``report`` and ``on_epoch_end`` are as for ``fit``.
     """
     run_dir = Path(run_dir)
     with _settings_checked():
         if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
             raise ValueError(f"{run_dir} is not a run directory to resume: it needs {CONFIG} and {CHECKPOINT} "
                              "(written by `scratchnet train --out DIR`)")
+    with claim(run_dir):
+        return _resume(run_dir, epochs, quiet, report, on_epoch_end)
+
+
+def _resume(run_dir: Path, epochs: int | None, quiet: bool, report: ReportWriter | None,
+            on_epoch_end) -> RunResult:
+    with _settings_checked():
         values = read_json(run_dir / CONFIG)
         config = TrainConfig.from_dict({**values, "out": str(run_dir), **({"epochs": epochs} if epochs else {})})
         config.validate()
-        if config.schedule == "cosine" and config.epochs != values["epochs"]:
-            raise ValueError(f"{run_dir} follows a cosine learning-rate schedule laid out over its {values['epochs']} "
-                             "epochs; changing the number of epochs would change the epochs already trained. "
-                             "Resume without --epochs, or start a new run with the epochs you want")
+        if is_planned(config.schedule) and config.epochs != values["epochs"]:
+            raise ValueError(f"{run_dir} follows a {config.schedule} learning-rate schedule laid out "
+                             f"over its {values['epochs']} epochs; changing the number of epochs would change the "
+                             "epochs already trained. Resume without --epochs, or start a new run with the epochs "
+                             "you want")
         state = load_checkpoint(run_dir / CHECKPOINT)
-        if state.stopped_early:
+        if state.stopped_early and is_finished(run_dir):
             raise ValueError(f"{run_dir} stopped early at epoch {state.epoch} (no better validation loss for "
                              f"{config.early_stopping_patience} epochs); there is nothing to resume")
-        if state.epoch >= config.epochs:
+        if state.epoch >= config.epochs and is_finished(run_dir):
             raise ValueError(f"{run_dir} has already trained {state.epoch} of {config.epochs} epochs; "
                              f"pass a larger number of epochs (more than {state.epoch}) to train further")
-        session = _prepare(config, run_dir, quiet, spec=state.spec)
+        session = prepare(config, run_dir, quiet, spec=state.spec)
     session.model.load_state_dict(state.model)
     session.optimizer.load_state_dict(state.optimizer)
     if session.scheduler is not None:
         session.scheduler.load_state_dict(state.scheduler)
+    if session.ema is not None and state.ema is not None:
+        session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
     default_generator().bit_generator.state = state.rng
     _write_config(run_dir, config)
-    session.say(f"resuming {run_dir} after epoch {state.epoch}")
+    session.say(f"resuming {run_dir} after epoch {state.epoch}" if state.epoch < config.epochs and not
+                state.stopped_early else f"finishing {run_dir}: its {state.epoch} epochs are trained")
     return _run(session, state, report, on_epoch_end)
 
 
@@ -186,202 +184,72 @@ def _default_out(config: TrainConfig) -> str:
     return f"runs/{config.dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-# -- preparation: every check happens here, before any training -------------------------------------------------
-def _prepare(config: TrainConfig, run_dir: Path, quiet: bool, spec: dict | None = None) -> _Session:
-    """Check every setting, build the model (from ``spec`` when resuming) and load the data."""
-    info = data.registry.info(config.dataset)
-    classes = list(info.classes)
-    unknown = sorted(set(config.class_weights) - set(classes))
-    if unknown:
-        raise ValueError(f"class weights name {', '.join(map(repr, unknown))}, not classes of {config.dataset}; "
-                         f"its classes are {', '.join(classes)}")
-    if spec is None and config.model.endswith((".json", ".toml")):
-        spec = load_spec(config.model)
-    elif spec is None:
-        spec = zoo.spec(config.model, info.image_shape, len(classes))
-    manual_seed(config.seed)
-    model = build_model(spec, info.image_shape, len(classes))
-    loss_name = config.loss
-    if loss_name == "auto":
-        loss_name = "mse" if spec["layers"][-1]["type"] == "Sigmoid" else "ce"
-
-    ds = data.load(config.dataset, root=config.root, progress=not quiet)
-    x_train, y_train = ds.x_train, ds.y_train
-    if config.train_subset:
-        x_train, y_train = data.subset(x_train, y_train, config.train_subset, seed=config.split_seed)
-    x_tr, y_tr, x_val, y_val = data.train_val_split(x_train, y_train, config.val_size, seed=config.split_seed,
-                                                    stratify=config.stratify)
-    test_index = pick_test_images(ds.y_test, config.test_subset, config.split_seed)
-    batch_size = len(x_tr) if config.batch_size == "full" else config.batch_size
-    if batch_size > len(x_tr):
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(x_tr)} training images; "
-                         f"use at most {len(x_tr)}, or 'full' for full-batch gradient descent")
-    preprocess = data.Preprocess.fit(x_tr, kind=config.normalize)
-    augment = None
-    if config.augment != "none":
-        augment = data.Augment(crop_padding=config.crop_padding if "crop" in config.augment else 0,
-                               hflip="flip" in config.augment)
-    batches = data.Batches(x_tr, y_tr, batch_size, preprocess=preprocess, shuffle=True, seed=config.seed,
-                           augment=augment)
-    optimizer = _optimizer(config, model)
-    return _Session(config=config, run_dir=run_dir, spec=spec, model=model, loss_name=loss_name,
-                    loss_fn=make_loss(loss_name, classes, config.class_weights, config.label_smoothing),
-                    optimizer=optimizer,
-                    scheduler=_scheduler(config, optimizer), dataset=ds, preprocess=preprocess, batches=batches,
-                    x_val=x_val, y_val=y_val, x_test=ds.x_test[test_index], y_test=ds.y_test[test_index],
-                    test_index=test_index, quiet=quiet)
-
-
-def _optimizer(config: TrainConfig, model: nn.Module) -> optim.Optimizer:
-    params, lr, decay = list(model.parameters()), config.lr, config.weight_decay
-    if config.optimizer == "sgd":
-        return optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=decay)
-    if config.optimizer == "adam":
-        return optim.Adam(params, lr=lr, betas=tuple(config.betas), weight_decay=decay)
-    if config.optimizer == "adamw":
-        return optim.AdamW(params, lr=lr, betas=tuple(config.betas), weight_decay=decay)
-    if config.optimizer == "adagrad":
-        return optim.Adagrad(params, lr=lr, weight_decay=decay)
-    return optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=decay)
-
-
-def _scheduler(config: TrainConfig, optimizer: optim.Optimizer) -> optim.LRScheduler | None:
-    if config.schedule == "step":
-        return optim.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
-    if config.schedule == "cosine":
-        return optim.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.min_lr)
-    return None
-
-
-def _scheduler_state(session: _Session) -> dict | None:
-    return None if session.scheduler is None else session.scheduler.state_dict()
-
-
-# -- the epoch loop ----------------------------------------------------------------------------------------------
-def _run(session: _Session, state: TrainingState, report: bool, on_epoch_end) -> RunResult:
+def _run(session: Session, state: TrainingState, report: ReportWriter | None, on_epoch_end) -> RunResult:
+    """The epochs from ``state.epoch + 1`` on, then the test set; Ctrl-C says how to resume."""
     config = session.config
-    session.say(_describe(session))
+    session.say(describe(session))
     session.say(str(session.model.summary(session.batches.x.shape[1:], session.batches.batch_size)))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
-    # Overflow warnings would only precede _checked_loss's clearer message about divergence.
+    # Overflow warnings would only precede checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
-            for epoch in range(state.epoch + 1, config.epochs + 1):
-                row = _train_epoch(session, state, epoch)
-                _end_epoch(session, state, row)
+            epoch = state.epoch + 1
+            while epoch <= session.config.epochs and not state.stopped_early:
+                budgeted = epoch == 1 and config.time_budget is not None
+                row = train_epoch(session, state, epoch, _budget_watch(session) if budgeted else None)
+                if budgeted:
+                    _plan_within_budget(session, row["seconds"])
+                end_epoch(session, state, row)
                 if on_epoch_end is not None:
                     on_epoch_end(row)
                 if state.stopped_early:
                     session.say(f"early stopping: no better validation loss for {config.early_stopping_patience} "
                                 f"epochs; the best epoch was {state.best_epoch}")
                     break
+                epoch += 1
         except KeyboardInterrupt:
             print(f"\ninterrupted: {session.run_dir / CHECKPOINT} holds the run after epoch {state.epoch} of "
-                  f"{config.epochs}; continue it with: scratchnet train --resume {session.run_dir}", file=sys.stderr)
+                  f"{session.config.epochs}; continue it with: scratchnet train --resume {session.run_dir}",
+                  file=sys.stderr)
             raise
         return _finish(session, state, report)
 
 
-def _train_epoch(session: _Session, state: TrainingState, epoch: int) -> dict:
-    """One pass over the training batches; the running loss and accuracy are sample-weighted means."""
-    model, loss_fn, optimizer = session.model, session.loss_fn, session.optimizer
-    lr = optimizer.param_groups[0]["lr"]
+def _budget_watch(session: Session):
+    """on_batch for the first epoch of a budgeted run: stop as soon as the budget is used up."""
     start = time.perf_counter()
-    seen, loss_sum, correct = 0, 0.0, 0
-    model.train()
-    bar = tqdm(total=len(session.batches.x), desc=f"epoch {epoch}/{session.config.epochs}", unit="img",
-               leave=False, dynamic_ncols=True, disable=session.quiet or not sys.stderr.isatty())
-    with bar:
-        for batch, (xb, yb) in enumerate(session.batches.epoch(epoch), start=1):
-            logits = model(xb)
-            loss = _checked_loss(session, state, logits, yb, epoch, f"batch {batch} of {len(session.batches)}", lr)
-            model.backward(loss_fn.backward(), input_grad=False)
-            optimizer.step()
-            optimizer.zero_grad()
-            seen += len(yb)
-            loss_sum += float(loss) * len(yb)
-            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-            bar.update(len(yb))
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
-    val_outputs = model_outputs(model, session.x_val, session.preprocess)
-    val_loss = _checked_loss(session, state, val_outputs, session.y_val, epoch, "validation", lr)
-    return {
-        "epoch": epoch,
-        "train_loss": loss_sum / seen,
-        "train_accuracy": correct / seen,
-        "val_loss": float(val_loss),
-        "val_accuracy": float(np.mean(val_outputs.argmax(axis=1) == session.y_val)),
-        "lr": lr,
-        "seconds": round(time.perf_counter() - start, 3),
-    }
+
+    def watch(batch: int) -> None:
+        check_first_epoch(time.perf_counter() - start, batch, len(session.batches), session.config.time_budget,
+                          session.run_dir)
+    return watch
 
 
-def _checked_loss(session: _Session, state: TrainingState, outputs: np.ndarray, labels: np.ndarray, epoch: int,
-                  where: str, lr: float):
-    """The loss of ``outputs``, or NonFiniteLossError (naming where, and the fix) when they or it are NaN/inf."""
-    try:
-        if np.isfinite(outputs).all():
-            return session.loss_fn(outputs, session.targets(labels))
-    except nn.LossNotFiniteError:
-        pass
-    raise NonFiniteLossError(
-        f"the loss became NaN or infinite in epoch {epoch}, {where}: training diverged and stopped. "
-        f"{session.run_dir / CHECKPOINT} keeps the last good state (after epoch {state.epoch}). "
-        f"Try a lower learning rate, e.g. --lr {lr / 10:g} (now {lr:g})")
-
-
-def _end_epoch(session: _Session, state: TrainingState, row: dict) -> None:
-    """Track the best epoch, step the schedule, save checkpoint and history, print the epoch's line."""
-    config, model = session.config, session.model
-    improved = row["val_loss"] < state.best_val_loss
-    if improved:
-        state.best_epoch, state.best_val_loss = row["epoch"], row["val_loss"]
-        state.best_model = model.state_dict()
-        state.epochs_without_improvement = 0
-    else:
-        state.epochs_without_improvement += 1
-    patience = config.early_stopping_patience
-    state.stopped_early = patience is not None and state.epochs_without_improvement >= patience
-    if session.scheduler is not None:
-        session.scheduler.step()
-    state.history.append(row)
-    state.model = model.state_dict()
-    state.optimizer = session.optimizer.state_dict()
-    state.scheduler = _scheduler_state(session)
-    state.rng = default_generator().bit_generator.state
-    state.epoch = row["epoch"]
-    save_checkpoint(session.run_dir / CHECKPOINT, state)
-    _write_history(session.run_dir / HISTORY, state.history)
-    left = run_seconds_left([r["seconds"] for r in state.history], config.epochs - row["epoch"])
-    session.say(f"epoch {row['epoch']:>{len(str(config.epochs))}}/{config.epochs}  "
-                f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}  "
-                f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%}  "
-                f"lr {row['lr']:.3g}  {row['seconds']:.1f}s" + (paint("  *best", "green") if improved else "")
-                + (f"  (run: about {format_duration(left)} left)" if left and not state.stopped_early else ""))
-
-
-def _write_history(path: Path, history: list[dict]) -> None:
-    with atomic_file(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(history)
-
-
-def _describe(session: _Session) -> str:
-    config, model = session.config, session.model
-    batch = "full" if config.batch_size == "full" else session.batches.batch_size
-    return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.dataset}: "
-            f"{len(session.batches.x):,} train / {len(session.y_val):,} validation / {len(session.y_test):,} test "
-            f"images; {plural(config.epochs, 'epoch')} of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
-            f"batch {batch}; run directory {session.run_dir}")
+def _plan_within_budget(session: Session, first_epoch_seconds: float) -> None:
+    """Set the run's epochs to those that fit in its time budget and lay a planned schedule out over them."""
+    config = session.config
+    epochs = planned_epochs(config.time_budget, first_epoch_seconds)
+    session.config = config = dataclasses.replace(config, epochs=epochs)
+    _write_config(session.run_dir, config)
+    if is_planned(config.schedule):
+        for group in session.optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        session.scheduler = make_scheduler(config, session.optimizer, session.plan(epochs))
+        for _ in range(len(session.batches) if steps_when(config.schedule) == "step" else 0):
+            session.scheduler.step()
+    session.say(f"time budget {format_duration(config.time_budget)}: the first epoch took "
+                f"{format_duration(first_epoch_seconds)}, so the run trains {epochs} epochs"
+                + (f" and lays its {config.schedule} schedule out over them" if is_planned(config.schedule) else ""))
 
 
 # -- after training: the test set, the model file, the metrics ---------------------------------------------------
-def _finish(session: _Session, state: TrainingState, report: bool) -> RunResult:
+def _finish(session: Session, state: TrainingState, report: ReportWriter | None) -> RunResult:
     config, model, run_dir, ds = session.config, session.model, session.run_dir, session.dataset
     if config.restore_best and state.best_epoch:
         model.load_state_dict(state.best_model)
-    outputs = model_outputs(model, session.x_test, session.preprocess, progress=not session.quiet)
+    elif session.ema is not None:
+        model.load_state_dict(session.ema.state)
+    outputs = model_outputs(model, session.x_test, session.preprocess, tta=config.tta, progress=not session.quiet)
     scores = score(session.spec, outputs, session.y_test, ds.classes, session.loss_fn, session.loss_name)
     save_model(run_dir / MODEL, model, session.spec, session.preprocess, ds.classes, ds.image_shape, ds.name,
                extra={"loss": session.loss_name, "best_epoch": state.best_epoch})
@@ -397,16 +265,26 @@ def _finish(session: _Session, state: TrainingState, report: bool) -> RunResult:
         "loss": session.loss_name,
         "dataset": ds.name,
         "dataset_note": ds.note,
+        **_recipe_record(config, state),
     }
-    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     write_predictions(run_dir, session.y_test, scores, session.test_index)
-    report_path = None
-    if report:
-        from ..report import write_report  # imported here: matplotlib is slow to import
-
-        report_path = write_report(run_dir, test_images=session.x_test)
+    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")  # last: the run is finished
+    report_path = report(run_dir, test_images=session.x_test) if report is not None else None
     session.say(summary(metrics, run_dir, report_path))
     return RunResult(run_dir, config, state.history, metrics, model, report_path)
+
+
+def _recipe_record(config: TrainConfig, state: TrainingState) -> dict:
+    """metrics.json's record of the training features a run used: the weights it was scored with,
+    test-time augmentation, the recipe and what a time budget planned."""
+    record = {"weights": "moving average" if config.ema_decay else "trained", "tta": config.tta}
+    if config.recipe:
+        record["recipe"] = config.recipe
+    if config.time_budget is not None and state.history:
+        record["time_budget"] = {"budget_seconds": config.time_budget,
+                                 "first_epoch_seconds": state.history[0]["seconds"],
+                                 "planned_epochs": config.epochs}
+    return record
 
 
 def summary(metrics: dict, run_dir: Path, report_path: Path | None) -> str:

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from scratchnet import manual_seed
+from scratchnet import manual_seed, nn
 from scratchnet.train import LAYER_TYPES, build_model, load_spec
 
 TINY = {"layers": [
@@ -55,7 +55,7 @@ def test_json_and_toml_files_give_the_same_model(tmp_path):
 
 
 def test_unknown_layer_type_lists_the_allowed_ones():
-    with pytest.raises(ValueError, match="unknown type 'Conv3d'.*Linear, Conv2d") as err:
+    with pytest.raises(ValueError, match="unknown type 'Conv3d'.*Linear.*Conv2d") as err:
         build_model({"layers": [{"type": "Conv3d"}]})
     assert all(name in str(err.value) for name in LAYER_TYPES)
 
@@ -104,3 +104,21 @@ def test_bad_model_files(tmp_path):
     (tmp_path / "typo.json").write_text(json.dumps({"layers": [{"type": "Relu"}]}))
     with pytest.raises(ValueError, match="typo.json: layer 0 has unknown type 'Relu'"):
         load_spec(tmp_path / "typo.json")
+
+
+def test_every_layer_the_engine_exports_is_a_spec_type(monkeypatch):
+    class Double(nn.Module):
+        """A layer as the layers engineer would add one: exported by scratchnet.nn."""
+
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, grad_output):
+            return 2 * grad_output
+
+    monkeypatch.setattr(nn, "Double", Double, raising=False)
+    model = build_model({"layers": [{"type": "Flatten"}, {"type": "Double"}]})
+    assert isinstance(model[1], Double)
+    np.testing.assert_array_equal(model(np.ones((2, 1, 2, 2), np.float32)), 2 * np.ones((2, 4)))
+    assert {"Conv2d", "BatchNorm2d", "Linear", "ReLU"} <= set(LAYER_TYPES)
+    assert "CrossEntropyLoss" not in LAYER_TYPES and "Module" not in LAYER_TYPES  # losses are not layers
