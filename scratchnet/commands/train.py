@@ -184,9 +184,9 @@ def run_train(args: argparse.Namespace) -> int:
                             report=_report_writer(args))
         else:
             if "dataset" in settings:
-                settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
+                settings["dataset"] = _dataset_name(settings["dataset"])
             result = fit(TrainConfig(**settings), quiet=args.quiet, report=_report_writer(args))
-    except (ConfigError, ValueError) as err:
+    except ConfigError as err:
         message = flags.flagged(str(err))
         if str(settings.get("model")) in message:
             message = model_error(settings["model"], message)
@@ -198,6 +198,14 @@ def run_train(args: argparse.Namespace) -> int:
         return 1
     link_latest(result.run_dir)
     return 0
+
+
+def _dataset_name(typed: str) -> str:
+    """The registry's spelling of ``--dataset`` (any case), or a usage error with "did you mean"."""
+    try:
+        return registry.canonical(typed)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def link_latest(run_dir: Path) -> None:
