@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data import registry
+from ..data import DatasetNotFoundError, registry
 from ..data.augment import AUGMENTATIONS
 from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
 from ..train.budget import parse_duration
@@ -187,6 +187,9 @@ def run_train(args: argparse.Namespace) -> int:
                 settings["dataset"] = _dataset_name(settings["dataset"])
             result = fit(TrainConfig(**settings), quiet=args.quiet, report=_report_writer(args))
     except ConfigError as err:
+        if isinstance(err.__context__, DatasetNotFoundError):  # not a bad argument: the data is not here
+            print(f"scratchnet train: {err}", file=sys.stderr)
+            return 1
         message = flags.flagged(str(err))
         if str(settings.get("model")) in message:
             message = model_error(settings["model"], message)
