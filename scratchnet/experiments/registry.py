@@ -84,7 +84,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
         ("Adam with PyTorch's defaults (lr 1e-3)", "pixels scaled to [0, 1]",
          "10 % of the training images held out for validation"),
         procedures.conv2_fashion,
-        duration='about 15 min (measured under load)'),
+        duration='24 min (measured under load)'),
     Experiment(
         "cifar-dense10k", "001.3a", "Conv2d(3,3,5) -> Linear(2352,10000) -> Linear(10000,10), Adagrad, 2 epochs",
         "CIFAR-10 (50,000 training, 10,000 test images)",
