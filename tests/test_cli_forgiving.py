@@ -89,3 +89,11 @@ def test_a_dataset_that_is_nowhere_is_a_failure_not_a_usage_error(isolated_data_
     assert main(["explore", "kmnist"]) == 1
     err = capsys.readouterr().err
     assert err.count("dataset 'kmnist' was not found") == 2 and "error:" not in err
+
+
+def test_a_misspelt_recipe_gets_a_suggestion(capsys):
+    from scratchnet.train.recipes import RECIPES
+
+    name = next(iter(RECIPES))
+    assert main(["train", "--recipe", name[:-1] + "x"]) == 2
+    assert f"did you mean {name!r}?" in capsys.readouterr().err
