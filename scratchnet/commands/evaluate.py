@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .usage import UsageError
 from ..data import DatasetNotFoundError
 from ..train import evaluate, format_report
+from .usage import UsageError
 
 
 def register(subparsers) -> None:

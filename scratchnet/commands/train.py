@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data import registry
+from ..data import DatasetNotFoundError, registry
 from ..data.augment import AUGMENTATIONS
 from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
 from ..train.budget import parse_duration
@@ -190,11 +190,14 @@ def run_train(args: argparse.Namespace) -> int:
                             report=_report_writer(args))
         else:
             if "dataset" in settings:
-                settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
+                settings["dataset"] = _dataset_name(settings["dataset"])
             recipe = settings.pop("recipe", None)
             config = TrainConfig.from_recipe(recipe, **settings) if recipe else TrainConfig(**settings)
             result = fit(config, quiet=args.quiet, report=_report_writer(args))
-    except (ConfigError, ValueError) as err:
+    except ConfigError as err:
+        if isinstance(err.__context__, DatasetNotFoundError):  # not a bad argument: the data is not here
+            print(f"scratchnet train: {err}", file=sys.stderr)
+            return 1
         message = flags.flagged(str(err))
         if str(settings.get("model")) in message:
             message = model_error(settings["model"], message)
@@ -206,6 +209,14 @@ def run_train(args: argparse.Namespace) -> int:
         return 1
     link_latest(result.run_dir)
     return 0
+
+
+def _dataset_name(typed: str) -> str:
+    """The registry's spelling of ``--dataset`` (any case), or a usage error with "did you mean"."""
+    try:
+        return registry.canonical(typed)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def link_latest(run_dir: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import data
+from ..suggest import did_you_mean
 from .config import ConfigError, TrainConfig
 
 
@@ -79,7 +80,7 @@ def recipe(name: str) -> Recipe:
     """The recipe called ``name``, or ConfigError listing the recipes."""
     if name not in RECIPES:
         raise ConfigError(f"there is no recipe {name!r}; the recipes are {', '.join(RECIPES)} "
-                          "(`scratchnet recipes` describes them)")
+                          f"(`scratchnet recipes` describes them){did_you_mean(name, RECIPES)}")
     return RECIPES[name]
 
 
