@@ -107,6 +107,14 @@ def test_the_numpy_switch_runs_the_reference_path():
         kernels.use("cuda")
 
 
+def test_prepare_compiles_every_kernel_up_front_on_the_numba_path_only():
+    kernels.use("numba")
+    assert kernels.prepare(np.float32) and kernels.prepare(np.float64)
+    assert {("conv_loops", np.dtype(np.float32)), ("batchnorm_loops", np.dtype(np.float64))} <= kernels._READY
+    kernels.use("numpy")
+    assert not kernels.prepare()
+
+
 def test_the_environment_variable_chooses_the_path():
     code = "from scratchnet.nn import kernels; print(kernels.backend())"
     assert run_python(code, SCRATCHNET_KERNELS="numpy") == "numpy"
