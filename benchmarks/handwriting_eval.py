@@ -35,17 +35,20 @@ import json
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from scratchnet.data.handwriting import border_is_light, prepare_digit
+from scratchnet.data.handwriting import border_is_light
 from scratchnet.data.idx import read_idx
+from scratchnet.data.pictures import prepare_image
 from scratchnet.train import TrainConfig, fit
 from scratchnet.train.modelfile import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_10K = REPO.parent / "shared" / "datasets" / "mnist-10k"
+MNIST_MODEL = SimpleNamespace(input_shape=(1, 28, 28), dataset="mnist")  # what prepare_image reads of a model
 PHOTO_SIZE = (240, 320)  # width, height of the "photos"
 SMALL_CNN = {"layers": [  # 28x28 -> 14x14 -> 7x7 by strided convolutions
     {"type": "Conv2d", "in_channels": 1, "out_channels": 16, "kernel_size": 5, "stride": 2, "padding": 2},
@@ -151,7 +154,8 @@ def naive_invert(image: Image.Image) -> np.ndarray:
     return 255 - pixels if border_is_light(pixels / 255.0) else pixels
 
 
-PREPROCESSINGS = {"naive": naive, "naive+invert": naive_invert, "prepare_digit": prepare_digit}
+PREPROCESSINGS = {"naive": naive, "naive+invert": naive_invert,  # then predict's and serve's own preparation:
+                  "prepare_digit": lambda image: prepare_image(image, MNIST_MODEL)[0]}
 
 
 def accuracy(model, images: list[Image.Image], labels: np.ndarray, prepare) -> tuple[float, int]:
@@ -173,7 +177,7 @@ def train_model(out: Path, epochs: int) -> Path:
     spec_file.write_text(json.dumps(SMALL_CNN))
     config = TrainConfig(dataset="mnist", root=str(MNIST_10K), model=str(spec_file), epochs=epochs, batch_size=64,
                          lr=2e-3, normalize="scale", augment="crop", crop_padding=2, val_size=1000, out=str(out))
-    result = fit(config, quiet=True, report=False)
+    result = fit(config, quiet=True)
     print(f"trained {out}: MNIST test accuracy {result.metrics['test_accuracy']:.4f}")
     return out
 

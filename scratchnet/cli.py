@@ -1,24 +1,84 @@
 """The ``scratchnet`` command line. Each subcommand lives in ``scratchnet/commands/<name>.py``
-and exposes ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``."""
+and exposes ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
+
+Exit status, the same for every command:
+  0  done;
+  1  the work failed: a file that cannot be read, a download that failed, training that diverged;
+  2  a usage error: a bad flag, value, name or setting, reported before any work is done
+     (with "did you mean" when a known name is close);
+  130  interrupted with Ctrl-C (training keeps a checkpoint: continue with --resume).
+Output into a closed pipe (``scratchnet models | head -1``) ends quietly.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 
 from . import __version__
+from .commands.usage import UsageError
+from .suggest import close_names, did_you_mean
+from .terminal import paint
+from .train.runfiles import DiskFullError
 
 # Listed in the order ``scratchnet --help`` shows them.
-COMMANDS = ["train", "evaluate", "predict", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
+COMMANDS = ["train", "recipes", "evaluate", "predict", "export", "report", "models", "datasets", "explore",
+            "reproduce", "search", "serve"]
+
+# Flags people bring from other tools, and the one scratchnet uses.
+FLAG_SYNONYMS = {
+    "--learning-rate": "--lr", "--learning_rate": "--lr", "--lr-rate": "--lr", "--optimiser": "--optimizer",
+    "--opt": "--optimizer", "--bs": "--batch-size", "--batch": "--batch-size", "--epoch": "--epochs",
+    "--n-epochs": "--epochs", "--num-epochs": "--epochs", "--max-epochs": "--epochs", "--arch": "--model",
+    "--data": "--dataset", "--data-dir": "--root", "--output": "--out", "--output-dir": "--out",
+    "--patience": "--early-stopping", "--wd": "--weight-decay", "--scheduler": "--schedule",
+    "--lr-schedule": "--schedule", "--normalise": "--normalize", "--workers": "--jobs", "--topk": "--top-k",
+}
 
 
-class UsageError(Exception):
-    """A bad argument: printed as one line, exit status 2, before any work is done."""
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a flag it does not know (``--learning-rate`` -> ``--lr``)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._words = list(sys.argv[1:] if args is None else args)  # to find the chosen subcommand
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str):
+        if message.startswith("unrecognized arguments: "):
+            message += self._suggestions(message.split(": ", 1)[1].split())
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice and "did you mean" not in message:
+            message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        super().error(message)
+
+    def _suggestions(self, words: list[str]) -> str:
+        known = [option for action in self._all_actions() for option in action.option_strings]
+        hints = []
+        for word in (w.split("=", 1)[0] for w in words if w.startswith("--")):
+            synonym = FLAG_SYNONYMS.get(word.lower())
+            close = [synonym] if synonym in known else close_names(word, known, n=2)
+            if close:
+                hints.append(f"{word}: did you mean {' or '.join(close)}?")
+        return "; " + "; ".join(hints) if hints else ""
+
+    def _all_actions(self):
+        """This parser's actions and those of the subcommand the user chose (argparse reports a
+        subcommand's unknown flags from the top-level parser)."""
+        actions = list(self._actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = [parser for name, parser in action.choices.items() if name in getattr(self, "_words", [])]
+                for parser in chosen[:1]:
+                    actions += parser._actions
+        return actions
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scratchnet", description="Neural networks from scratch on NumPy: train, evaluate, report, predict."
+    parser = ArgumentParser(
+        prog="scratchnet", description="Neural networks from scratch on NumPy: train, evaluate, report, predict.",
+        epilog="exit status: 0 done, 1 the work failed, 2 a usage error (nothing was done), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -28,15 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except UsageError as err:
-        print(f"scratchnet {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+        try:
+            status = int(args.func(args) or 0)
+        except UsageError as err:
+            print(f"scratchnet {args.command}: {paint('error:', 'red', sys.stderr)} {err}", file=sys.stderr)
+            return 2
+        sys.stdout.flush()
+        return status
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except DiskFullError as err:
+        print(f"scratchnet {args.command}: error: {err.strerror}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop writing, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

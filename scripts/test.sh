@@ -4,5 +4,6 @@
 # browser test), then runs pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+EXTRAS="test"
 source scripts/venv.sh
 python -m pytest "$@"

@@ -36,3 +36,4 @@ def isolated_data_places(monkeypatch, tmp_path):
     monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(locate, "DEBIAN_DATASETS", tmp_path / "debian")
+    monkeypatch.setattr(locate, "WORKSPACE_DATASETS", tmp_path / "workspace")

@@ -70,8 +70,8 @@ def test_resume_from_the_command_line_adds_epochs(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--model", "nope"], "unknown model 'nope'"),
     (["--class-weight", "Sandal=2"], "class weights name 'Sandal', not classes of mnist"),
-    (["--batch-size", "1000"], "batch_size 1000 is larger than the 200 training images"),
-    (["--lr", "-1"], "lr must be a number > 0"),
+    (["--batch-size", "1000"], "--batch-size 1000 is larger than the 200 training images"),
+    (["--lr", "-1"], "--lr must be a number > 0"),
 ])
 def test_bad_arguments_exit_2_with_the_allowed_values(tmp_path, capsys, extra, message):
     assert main(quick_train(tmp_path / "run", *extra)) == 2

@@ -37,7 +37,7 @@ def test_datasets_with_root_flags_the_mnist_subset(capsys):
 
 def test_download_of_an_unknown_dataset_is_a_usage_error(capsys):
     assert cli.main(["datasets", "download", "imagenet"]) == 2
-    assert "known datasets: mnist, fashion-mnist, kmnist, cifar-10" in capsys.readouterr().err
+    assert "known datasets: mnist, mnist-10k, fashion-mnist, kmnist, cifar-10" in capsys.readouterr().err
 
 
 def test_explore_fashion_mnist_writes_pngs_and_a_summary(tmp_path, capsys):
@@ -65,7 +65,7 @@ def test_explore_mnist_subset_marks_constant_pixels_undefined(tmp_path, capsys):
 
 
 def test_explore_draws_colour_images(tmp_path, capsys):
-    from test_data_formats import write_cifar_archive
+    from builders import write_cifar_archive
     write_cifar_archive(tmp_path / "cifar-10-binary.tar.gz", n_per_batch=6)
     assert cli.main(["explore", "cifar-10", "--root", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     assert re.search(r"mean (0\.\d{4}, ){2}0\.\d{4}; std", capsys.readouterr().out)  # one per channel

@@ -176,3 +176,77 @@ def test_ctrl_c_stops_a_running_search_at_once(tmp_path):
     assert "search interrupted: run the same command again" in output and "stopped" in output
     assert ran(tmp_path) == []  # the two running trials were interrupted before finishing
     assert sorted(ran(tmp_path, "started.txt")) == ["x-0", "x-1"]  # and no other trial started
+
+
+def suicidal_trial(settings: dict, run_dir: str) -> None:
+    """Trial x=0 kills its own process with SIGKILL (a real kill -9), the others behave like sleepy_trial."""
+    if settings["x"] == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    sleepy_trial(settings, run_dir)
+
+
+def killed_trial(settings: dict, run_dir: str) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_trial_whose_process_is_killed_is_reported_as_failed_and_stops_the_search(tmp_path):
+    trials = grid.expand({"sleep": 0.5}, {"x": [5, 0, 1, 2, 3]})
+    with pytest.raises(grid.TrialFailed, match=r"trial x-0 failed: its process was killed by SIGKILL .*again retries"):
+        grid.run_grid(trials, tmp_path, jobs=2, trial=suicidal_trial, progress=None)
+    assert ran(tmp_path) == ["x-5"]  # the running trial finished, no other started
+
+
+def test_the_search_command_reports_a_killed_trial_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(grid, "train_trial", killed_trial)
+    assert main(["search", "--grid", "seed=0", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("scratchnet search: error: trial seed-0 failed: its process was killed by SIGKILL")
+    assert "Traceback" not in err and "BrokenProcessPool" not in err
+
+
+PID_TRIAL_SEARCH = """
+import os, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from scratchnet.experiments import grid
+
+def pid_trial(settings, run_dir):
+    (Path(run_dir) / "pid").write_text(str(os.getpid()))
+    time.sleep(600)
+
+if __name__ == "__main__":
+    grid.run_grid(grid.expand({{}}, {{"x": [1, 2, 3]}}), Path({out!r}), jobs=2, trial=pid_trial, progress=None)
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+def test_trial_processes_end_when_the_search_is_killed_with_sigkill(tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text(PID_TRIAL_SEARCH.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
+    search = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.time() + 60
+        pids = []
+        while time.time() < deadline and len(pids) < 2:
+            pids = [int(p.read_text()) for p in tmp_path.glob("trials/*/pid") if p.read_text()]
+            time.sleep(0.05)
+        assert len(pids) == 2 and all(alive(pid) for pid in pids)
+        search.kill()
+        search.wait()
+        deadline = time.time() + 30  # a bound for a hung test, not a timing assertion
+        while time.time() < deadline and any(alive(pid) for pid in pids):
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in pids)
+    finally:
+        search.kill()
+        for pid in [int(p.read_text()) for p in tmp_path.glob("trials/*/pid") if p.read_text()]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scratchnet.train.modelfile import load_model
-from test_serve import serving, write_tiny_model
+from builders import serving, write_linear_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -22,7 +22,7 @@ pytestmark = [
 
 @pytest.fixture
 def page_url(tmp_path):
-    with serving(load_model(write_tiny_model(tmp_path / "model.npz"))) as server:
+    with serving(load_model(write_linear_model(tmp_path / "model.npz"))) as server:
         yield server.url
 
 
@@ -76,3 +76,67 @@ def test_choosing_a_photo_without_ink_shows_the_servers_error(page, tmp_path):
     page.locator("#file").set_input_files(str(blank))
     expect(page.locator("#error")).to_contain_text("no ink", timeout=10_000)
     expect(page.locator("#prediction")).to_have_text("?")
+
+
+@pytest.fixture
+def open_page():
+    """open_page(url) -> a Playwright page on a fresh headless Chromium; no JavaScript errors allowed."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        errors = []
+
+        def open_url(url):
+            page = browser.new_page()
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            page.goto(url)
+            return page
+
+        yield open_url
+        browser.close()
+        assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_the_idle_page_says_what_to_do(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#idle")).to_contain_text("draw a digit", timeout=10_000)
+    expect(page.locator("#title")).to_have_text("Draw a digit")
+    assert page.title() == "scratchnet: draw a digit"
+
+
+def test_a_fashion_model_gets_a_page_of_its_own(tmp_path, open_page):
+    from playwright.sync_api import expect
+
+    from scratchnet import nn
+    from scratchnet.data import Preprocess
+    from scratchnet.train.modelfile import save_model
+
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    spec = {"layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 10}]}
+    save_model(tmp_path / "model.npz", model, spec, Preprocess("scale"), classes, (1, 28, 28), "fashion-mnist")
+    with serving(load_model(tmp_path / "model.npz"), name="fashion-run") as server:
+        page = open_page(server.url)
+        expect(page.locator("#title")).to_have_text("Show fashion-run a picture", timeout=10_000)
+        assert page.title() == "scratchnet: fashion-run" and "Draw a digit" not in page.content()
+        expect(page.locator("#idle")).to_contain_text("trained on fashion-mnist")
+        expect(page.locator("#bars .bar .label")).to_have_text(classes)
+        page.screenshot(path=str(tmp_path / "fashion-page.png"))
+
+
+def test_a_sideways_phone_photo_is_drawn_upright(page, tmp_path):
+    from playwright.sync_api import expect
+
+    from test_exif_orientation import as_phone_stores_it, upright_seven
+
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(as_phone_stores_it(upright_seven(), "JPEG"))  # 120x160 upright, stored 160x120
+    page.locator("#file").set_input_files(str(photo))
+    expect(page.locator("#prediction")).to_have_text("7", timeout=10_000)
+    # Upright (portrait) the photo fills the pad's height and leaves black bands left and right.
+    side, middle = page.evaluate(
+        "() => { const c = document.getElementById('pad').getContext('2d');"
+        " return [c.getImageData(5, 140, 1, 1).data[0], c.getImageData(140, 5, 1, 1).data[0]]; }")
+    assert side == 0 and middle > 150

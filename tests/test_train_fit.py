@@ -179,7 +179,7 @@ def test_bad_settings_fail_before_any_work(tmp_path, settings, message):
 def test_an_existing_run_is_not_overwritten(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
-    with pytest.raises(ConfigError, match="already holds a run; continue it with resume"):
+    with pytest.raises(ConfigError, match="already holds a run; continue it with `scratchnet train --resume "):
         fit(mnist(tmp_path), quiet=True)
     with pytest.raises(ConfigError, match="not a run directory to resume"):
         resume(tmp_path / "elsewhere")

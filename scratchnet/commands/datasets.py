@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import UsageError
-from ..data import DATASETS, locate
+from .usage import UsageError
+from ..data import DATASETS, locate, registry
 from ..data.dataset import local_sizes, read_arrays, subset_note
 from ..data.download import download
 from ..data.errors import DatasetFileError, DownloadError
@@ -34,7 +34,11 @@ def list_datasets(args) -> int:
         location, _ = locate.find(info, args.root)
         shape = "×".join(map(str, info.image_shape))
         if location is None:
-            rows.append((info.name, f"{info.train_size:,}", f"{info.test_size:,}", shape, "missing"))
+            if info.subset_of:
+                rows.append((info.name, f"{info.subset_size:,}", f"{info.test_size:,}", shape,
+                             f"no folder: drawn from {info.subset_of} on first use (seed 0)"))
+            else:
+                rows.append((info.name, f"{info.train_size:,}", f"{info.test_size:,}", shape, "missing"))
             continue
         try:
             n_train, n_test = local_sizes(info, location.files)
@@ -50,13 +54,18 @@ def list_datasets(args) -> int:
     if any(row[4] == "missing" for row in rows):
         print("\nmissing datasets (official sizes shown) are downloaded on first use, "
               "or now with `scratchnet datasets download NAME`.")
+    print("names are case-insensitive; a subset's numbers are always labelled as a subset's.")
     return 0
 
 
 def download_dataset(args) -> int:
-    if args.name not in DATASETS:
-        raise UsageError(f"unknown dataset {args.name!r}; known datasets: {', '.join(DATASETS)}")
-    info = DATASETS[args.name]
+    try:
+        info = registry.info(args.name)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if info.subset_of:
+        raise UsageError(f"{info.name} has no download of its own: without its folder it is drawn from "
+                         f"{info.subset_of}; download that: scratchnet datasets download {info.subset_of}")
     dest = args.root if args.root is not None else locate.cache_dir(info.name)
     try:
         download(info, dest)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..data import DatasetNotFoundError
 from ..train import evaluate, format_report
 
@@ -16,7 +16,7 @@ def register(subparsers) -> None:
                     "report (precision, recall, F1, support per class; scikit-learn's numbers). On the run's own "
                     "test set this also rewrites the test entries of metrics.json and test_predictions.npz.",
     )
-    parser.add_argument("run", metavar="RUN", type=Path, help="a run directory or a model file (model.npz)")
+    parser.add_argument("run", metavar="RUN", type=Path, help="a run directory, a model file (model.npz) or an exported model.onnx")
     parser.add_argument("--dataset", help="the dataset to test on (default: the one the model was trained on)")
     parser.add_argument("--root", metavar="DIR", help="a folder holding the dataset's files")
     parser.add_argument("--test-subset", type=int, metavar="N", help="score N images of the test set")
@@ -25,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    if not 0 <= args.digits <= 10:
+        raise UsageError(f"--digits must be between 0 and 10, got {args.digits}")
     if args.test_subset is not None and args.test_subset < 1:
         raise UsageError(f"--test-subset must be at least 1, got {args.test_subset}")
     try:

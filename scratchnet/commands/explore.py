@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import UsageError
-from ..data import DATASETS, DatasetFileError, DatasetNotFoundError, load
+from .usage import UsageError
+from ..data import DATASETS, DatasetFileError, DatasetNotFoundError, load, registry
 from ..data.stats import class_counts, pixel_stats
 from ..report import dataset_plots
 
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         description="Write PNGs (class counts per split, random images with their class names, the mean image of "
                     "each class, per-pixel variance, pixel-label correlation) and print a summary.",
     )
-    parser.add_argument("dataset", help=f"one of: {', '.join(DATASETS)}")
+    parser.add_argument("dataset", help=f"one of: {', '.join(DATASETS)} (any case)")
     parser.add_argument("--root", type=Path, help="a folder to look in first")
     parser.add_argument("--out", type=Path, help="folder for the PNGs (default: explore/DATASET)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random sample grid (default 0)")
@@ -40,7 +40,7 @@ def _summary(ds, counts: dict[str, np.ndarray], stats) -> list[str]:
                  + ", ".join(f"{s:.4f}" for s in stats.channel_std))
     n_const = int(stats.constant.sum())
     corr = stats.label_correlation
-    lines.append(f"constant pixels (train): {n_const} of {stats.constant.size}; "
+    lines.append(f"constant pixels (train): {n_const:,} of {stats.constant.size:,}; "
                  "their pixel-label correlation is undefined (NaN)")
     if np.isfinite(corr).any():
         lines.append(f"pixel-label correlation (Pearson r with the label index): "
@@ -50,10 +50,12 @@ def _summary(ds, counts: dict[str, np.ndarray], stats) -> list[str]:
 
 
 def explore(args) -> int:
-    if args.dataset not in DATASETS:
-        raise UsageError(f"unknown dataset {args.dataset!r}; known datasets: {', '.join(DATASETS)}")
     try:
-        ds = load(args.dataset, root=args.root)
+        name = registry.canonical(args.dataset)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    try:
+        ds = load(name, root=args.root)
     except (DatasetNotFoundError, DatasetFileError) as err:
         print(f"scratchnet explore: {err}", file=sys.stderr)
         return 1

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..cli import UsageError
-from ..data.handwriting import border_is_light, open_image, prepare_digit
+from .usage import UsageError
+from ..data.handwriting import open_image
+from ..data.pictures import prepare_image
 from ..data.idx import read_idx
 from ..train.modelfile import load_model
 
-# Datasets of centred handwriting: photos of them get MNIST's preprocessing (prepare_digit).
-HANDWRITING_DATASETS = ("mnist", "kmnist")
 _GZIP_MAGIC, _IDX_UINT8_MAGIC = b"\x1f\x8b", b"\x00\x00\x08"  # IDX: two zero bytes, then type 0x08 (uint8)
 MAX_EXPLAINED = 24  # rows of the --explain figure
 
@@ -35,7 +34,7 @@ def register(subparsers) -> None:
         "the way MNIST's digits were (grayscale, ink bright on dark, cropped, scaled to 20 px and "
         "centred by mass); other pictures are resized to the model's input.",
     )
-    parser.add_argument("run", metavar="RUN", type=Path, help="a training run folder or its model file")
+    parser.add_argument("run", metavar="RUN", type=Path, help="a training run folder, its model file or an exported model.onnx")
     parser.add_argument("images", metavar="IMAGE", type=Path, nargs="+",
                         help="PNG/JPEG files, or IDX image files (gzip or raw)")
     parser.add_argument("--top-k", type=int, default=3, metavar="K",
@@ -52,6 +51,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.explain and (args.explain.suffix.lower() != ".png" or not args.explain.parent.is_dir()):
+        raise UsageError(f"--explain {args.explain}: give a .png file in an existing folder")
     try:
         model = load_model(args.run)
     except ValueError as err:
@@ -66,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
             report_failure(path, err, args.json)
             continue
         probabilities = np.asarray(model.predict_proba(images))
+        if not np.isfinite(probabilities).all():
+            failures += 1
+            report_failure(path, ValueError("the model gives probabilities that are not numbers (NaN): its weights "
+                                            "are broken (did its training diverge?)"), args.json)
+            continue
         for index, row in zip(indices, probabilities):
             top = top_classes(row, model.classes, args.top_k)
             print(json_line(path, index, top) if args.json else table(path, index, top), flush=True)
@@ -100,27 +106,6 @@ def read_idx_images(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray
         raise ValueError(f"holds {images.shape[2]}x{images.shape[3]} gray images, but the model takes "
                          f"{'x'.join(map(str, input_shape))} inputs")
     return images
-
-
-def prepare_image(image: Image.Image, model) -> np.ndarray:
-    """A picture -> uint8 (C, H, W) in the model's input shape, looking like its training images.
-
-    Handwriting models (MNIST, Kuzushiji-MNIST) get ``prepare_digit``: grayscale, ink bright
-    on dark, cropped, scaled to 20 px and centred by mass in 28x28. Other models get the
-    picture resized to their input size, gray or RGB by their channel count; gray pictures
-    with a light background are inverted, since the MNIST family draws bright on black.
-    """
-    channels, height, width = model.input_shape
-    if model.dataset in HANDWRITING_DATASETS and (channels, height, width) == (1, 28, 28):
-        return prepare_digit(image)[None]
-    if channels not in (1, 3):
-        raise ValueError(f"the model takes {channels}-channel inputs; only gray (1) or RGB (3) pictures "
-                         "can be prepared")
-    resized = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.Resampling.LANCZOS)
-    pixels = np.asarray(resized, dtype=np.uint8)
-    if channels == 3:
-        return pixels.transpose(2, 0, 1).copy()
-    return (255 - pixels if border_is_light(pixels / 255.0) else pixels)[None]
 
 
 # -- output --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..data import DatasetNotFoundError
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..cli import UsageError
+from .usage import UsageError
 
 
 def register(subparsers) -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..experiments import grid as grid_search
+from ..train import flags
 
 SHOWN = ("val_loss", "val_accuracy", "best_epoch", "test_loss", "test_accuracy", "train_seconds")
 
@@ -27,7 +29,8 @@ def register(subparsers) -> None:
     parser.add_argument("--base", metavar="CONFIG.json",
                         help="training settings to start from (e.g. a run's config.json); default: TrainConfig's")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="a base setting, e.g. --set epochs=5 (repeatable; values parse as JSON, else text)")
+                        help="a base setting, e.g. --set epochs=5 or --set train-subset=1000 (a training setting "
+                             "or its `scratchnet train` flag; repeatable; values parse as JSON, else text)")
     parser.add_argument("--grid", action="append", default=[], required=True, metavar="KEY=V1,V2",
                         help="a setting and the values to try, e.g. --grid lr=1e-3,3e-4 (repeatable)")
     parser.add_argument("--metric", default="val_loss",
@@ -53,7 +56,7 @@ def base_settings(base: str | None, overrides: list[str]) -> dict:
         key, sep, value = entry.partition("=")
         if not sep or not key:
             raise UsageError(f"--set {entry!r} must look like KEY=VALUE, e.g. --set epochs=5")
-        settings[key.strip()] = grid_search.parse_value(value.strip())
+        settings[flags.field(key)] = grid_search.parse_value(value.strip())
     return settings
 
 
@@ -72,15 +75,19 @@ def run(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     try:
-        grid = grid_search.parse_grid(args.grid)
+        grid = {flags.field(key): values for key, values in grid_search.parse_grid(args.grid).items()}
     except ValueError as err:
         raise UsageError(str(err)) from None
     trials = grid_search.expand(base_settings(args.base, args.overrides), grid)
     check_trials(trials)
     try:
-        rows = grid_search.run_grid(trials, args.out, jobs=args.jobs, metric=args.metric)
+        rows = grid_search.run_grid(trials, args.out, jobs=args.jobs, metric=args.metric,
+                                    trial=grid_search.train_trial)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    except grid_search.TrialFailed as err:
+        print(f"scratchnet search: error: {err}", file=sys.stderr)
+        return 1
     columns = ["trial", *grid, *(c for c in (args.metric, *SHOWN) if c not in grid)]
     print(grid_search.format_table(rows, list(dict.fromkeys(columns))))
     print(f"results: {Path(args.out) / grid_search.RESULTS} (sorted by {args.metric})")

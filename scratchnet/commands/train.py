@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ..cli import UsageError
-from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, resume
+from ..data import registry
 from ..data.augment import AUGMENTATIONS
+from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
 from ..train.budget import parse_duration
 from ..train.config import NORMALIZATIONS
 from ..train.losses import LOSS_CHOICES, LOSSES
 from ..train.optimizers import OPTIMIZERS
 from ..train.schedules import SCHEDULE_CHOICES, SCHEDULES
+from .models import model_error
+from .usage import UsageError
 
 DEFAULTS = TrainConfig()
 NOT_SETTINGS = ("command", "func", "resume", "quiet", "report")  # the flags that are no TrainConfig field
@@ -49,9 +52,15 @@ def register(subparsers) -> None:
     add(data, "--test-subset", type=int, metavar="N", help="test on N images of the test set (quick runs)")
 
     model = parser.add_argument_group("model and loss")
+    model.add_argument("--recipe", metavar="NAME", default=argparse.SUPPRESS,
+                       help="start from a named recipe's settings (`scratchnet recipes`); other flags override them")
     add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
     add(model, "--loss", choices=LOSS_CHOICES, help=_choices_help(LOSSES, "auto: mse for sigmoid outputs, else ce"))
-    model.add_argument("--class-weight", dest="class_weights", action="append", type=_class_weight,
+    add(model, "--init-from", metavar="FILE", help="start from the weights in a .safetensors/.onnx/.npz file "
+        "(e.g. trained in PyTorch; --model must be their architecture)")
+    model.add_argument("--new-head", action="store_true", default=argparse.SUPPRESS,
+                       help="with --init-from: start the last layer afresh when its shape differs (other classes)")
+    model.add_argument("--class-weight", dest=flags.field("--class-weight"), action="append", type=_class_weight,
                        metavar="NAME=W", default=argparse.SUPPRESS,
                        help="weight of a class in the cross-entropy, by name (repeatable), "
                             "e.g. --class-weight Sandal=2")
@@ -80,7 +89,7 @@ def register(subparsers) -> None:
                      help="test-time augmentation: score the test set on each image and its mirror image")
     add(opt, "--epochs", type=int, help="passes over the training set (with --resume: the new total)")
     add(opt, "--batch-size", type=_batch_size, metavar="N|full", help="images per step; full: full-batch descent")
-    add(opt, "--early-stopping", dest="early_stopping_patience", type=int, metavar="PATIENCE",
+    add(opt, "--early-stopping", type=int, metavar="PATIENCE",
         help="stop after PATIENCE epochs without a better validation loss (default: never)")
     opt.add_argument("--no-restore-best", dest="restore_best", action="store_false", default=argparse.SUPPRESS,
                      help="keep the last epoch's weights instead of the best epoch's")
@@ -102,7 +111,7 @@ def _adder(parser: argparse.ArgumentParser):
     """add(group, flag, help, ...): a flag left out of the namespace unless given; its help shows
     TrainConfig's default."""
     def add(group, flag: str, help: str, **kwargs) -> None:
-        dest = kwargs.pop("dest", flag[2:].replace("-", "_"))
+        dest = flags.field(flag)
         default = getattr(DEFAULTS, dest)
         if default is not None:  # None defaults are explained in the help text itself
             help += f" (default: {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
@@ -176,13 +185,41 @@ def run_train(args: argparse.Namespace) -> int:
             extra = sorted(set(settings) - {"epochs"})
             if extra:
                 raise UsageError(f"--resume continues a run with its own settings (its config.json); only --epochs "
-                                 f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in extra)}")
-            resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet, report=_report_writer(args))
+                                 f"may be given with it, not {', '.join(map(flags.flag, extra))}")
+            result = resume(args.resume, epochs=settings.get("epochs"), quiet=args.quiet,
+                            report=_report_writer(args))
         else:
-            fit(TrainConfig(**settings), quiet=args.quiet, report=_report_writer(args))
-    except ConfigError as err:
-        raise UsageError(str(err)) from None
+            if "dataset" in settings:
+                settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
+            recipe = settings.pop("recipe", None)
+            config = TrainConfig.from_recipe(recipe, **settings) if recipe else TrainConfig(**settings)
+            result = fit(config, quiet=args.quiet, report=_report_writer(args))
+    except (ConfigError, ValueError) as err:
+        message = flags.flagged(str(err))
+        if str(settings.get("model")) in message:
+            message = model_error(settings["model"], message)
+        raise UsageError(message) from None
+    except KeyboardInterrupt:
+        return 130  # the trainer has said where the checkpoint is and how to resume
     except NonFiniteLossError as err:
         print(f"scratchnet train: {err}", file=sys.stderr)
         return 1
+    link_latest(result.run_dir)
     return 0
+
+
+def link_latest(run_dir: Path) -> None:
+    """Point ``runs/latest`` at ``run_dir`` when it is a folder of ``runs/`` (the default place), so
+    ``scratchnet report runs/latest`` and the like need no name. Where links cannot be made, nothing."""
+    run_dir = Path(run_dir)
+    if run_dir.parent.name != "runs" or run_dir.name == "latest":
+        return
+    latest = run_dir.parent / "latest"
+    try:
+        if latest.is_symlink() or not latest.exists():
+            temporary = run_dir.parent / ".latest.tmp"
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(run_dir.name, target_is_directory=True)
+            temporary.replace(latest)  # atomic: a reader never finds runs/latest missing
+    except OSError:
+        pass

@@ -12,6 +12,7 @@ from .cifar import read_cifar10, record_counts
 from .download import download as download_files
 from .errors import DatasetFileError, DatasetNotFoundError, DownloadError
 from .idx import read_idx_count, read_images_and_labels
+from .prepare import subset
 
 
 @dataclass(repr=False, eq=False)
@@ -74,6 +75,8 @@ def read_arrays(info: registry.DatasetInfo, files: tuple[Path, ...]):
                   *read_images_and_labels(files[2], files[3], len(info.classes)))
         image_files = (files[0], files[2])
     for x, path in zip((arrays[0], arrays[2]), image_files):
+        if len(x) == 0:
+            raise DatasetFileError(f"{path}: holds no images; delete it and download {info.name} again")
         if x.shape[1:] != info.image_shape:
             raise DatasetFileError(f"{path}: images are {x.shape[1:]}, but {info.name} images are {info.image_shape}")
     return arrays
@@ -98,6 +101,10 @@ def not_found_message(info: registry.DatasetInfo, looked: list[str], failure: Ex
         f"  into {locate.cache_dir(info.name)}, or into $SCRATCHNET_DATA/{info.name}, or a folder passed as root "
         f"(--root DIR); or, when online, run `scratchnet datasets download {info.name}`.",
     ]
+    for subset in registry.subsets_of(info.name):
+        found, _ = locate.find(subset, None)
+        if found is not None:
+            lines.append(f"A subset is here, usable offline: {found.describe()}: --dataset {subset.name}.")
     return "\n".join(lines)
 
 
@@ -110,7 +117,10 @@ def load(name: str, root: str | Path | None = None, download: bool = True, progr
     DatasetFileError when a file is broken.
     """
     info = registry.info(name)
+    name = info.name
     location, looked = locate.find(info, root)
+    if location is None and info.subset_of:
+        return _drawn_subset(info, root, download, progress)
     if location is None:
         if not download:
             raise DatasetNotFoundError(not_found_message(info, looked, None))
@@ -126,3 +136,16 @@ def load(name: str, root: str | Path | None = None, download: bool = True, progr
         print(f"scratchnet: {name} from {location.describe()}" + (f": {note}" if note else ""), file=sys.stderr)
     return Dataset(name, list(info.classes), x_train, y_train, x_test, y_test,
                    source=str(location.folder), origin=location.origin, note=note)
+
+
+def _drawn_subset(info: registry.DatasetInfo, root, download: bool, progress: bool) -> Dataset:
+    """A registered subset without a folder of its own: ``subset_size`` training images drawn with
+    seed 0 (class proportions kept) from the full dataset, which is found or downloaded."""
+    full = load(info.subset_of, root=root, download=download, progress=progress)
+    x_train, y_train = subset(full.x_train, full.y_train, info.subset_size, seed=0)
+    note = (subset_note(info, len(x_train), len(full.x_test)) +
+            f"; drawn with seed 0 from {full.name} in {full.source}, as no {info.name} folder was found")
+    if progress:
+        print(f"scratchnet: {info.name}: {note}", file=sys.stderr)
+    return Dataset(info.name, list(info.classes), x_train, y_train, full.x_test, full.y_test,
+                   source=full.source, origin=f"drawn from {full.name} ({full.origin})", note=note)

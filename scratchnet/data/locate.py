@@ -3,7 +3,10 @@
 1. an explicit ``root`` (the folder itself, then ``root/<name>``);
 2. ``$SCRATCHNET_DATA/<name>``;
 3. the user cache, ``$XDG_CACHE_HOME/scratchnet/<name>`` (default ``~/.cache``), where downloads go;
-4. ``/usr/share/datasets/<name>``, where Debian's dataset packages (e.g. ``dataset-fashion-mnist``) install.
+4. ``/usr/share/datasets/<name>``, where Debian's dataset packages (e.g. ``dataset-fashion-mnist``) install;
+5. ``../shared/datasets/<name>`` beside the checkout scratchnet runs from (the project's
+   workspace keeps its offline copies there), so the README's tour works as written in a
+   fresh shell without setting anything; on any other machine that folder does not exist.
 
 A folder counts only if it holds every file of the dataset (under its published name or
 one of its ``local_names``).
@@ -17,6 +20,7 @@ from pathlib import Path
 from .registry import DatasetInfo, RemoteFile
 
 DEBIAN_DATASETS = Path("/usr/share/datasets")
+WORKSPACE_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"  # <checkout>/../shared/datasets
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ def candidates(name: str, root: str | Path | None = None) -> list[tuple[Path, st
         places.append((Path(os.environ["SCRATCHNET_DATA"]) / name, "$SCRATCHNET_DATA"))
     places.append((cache_dir(name), "user cache"))
     places.append((DEBIAN_DATASETS / name, "Debian dataset package"))
+    places.append((WORKSPACE_DATASETS / name, "workspace datasets beside the checkout"))
     return places
 
 

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..suggest import did_you_mean
+
 
 @dataclass(frozen=True)
 class RemoteFile:
     """One file of a dataset as published: its name on every mirror and its digests.
 
     ``local_names`` are the other names a local copy may have (decompressed, or the
-    extracted folder) and that the readers accept as well.
+    extracted folder) and that the readers accept as well. ``size`` is the published length
+    in bytes where known: a download stops there.
     """
 
     name: str
     md5: str
     sha256: str | None = None
     local_names: tuple[str, ...] = ()
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,11 @@ class DatasetInfo:
     ``format`` is ``"idx"`` (four IDX files: train/test images and labels) or
     ``"cifar-binary"`` (one tarball of fixed-size records). ``image_shape`` is (C, H, W);
     ``train_size`` and ``test_size`` are the official counts (a smaller local copy is a subset).
+    ``subset_of`` names the full dataset of a registered subset (e.g. ``mnist-10k``), and
+    ``subset_size`` its training images. A subset has no mirrors: its own folder is used where
+    one exists (this project's workspace has ``mnist-10k``), else it is drawn, with seed 0 and
+    class proportions kept, from the full dataset (found or downloaded). Holding fewer images
+    than the official counts, it is labelled a subset wherever its numbers are printed.
     """
 
     name: str
@@ -43,15 +52,17 @@ class DatasetInfo:
     train_size: int
     test_size: int
     homepage: str
+    subset_of: str | None = None
+    subset_size: int | None = None
 
 
-def _idx_files(md5s: tuple[str, str, str, str]) -> tuple[RemoteFile, ...]:
+def _idx_files(md5s: tuple[str, str, str, str], sizes=(None,) * 4) -> tuple[RemoteFile, ...]:
     names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
     # Decompressed copies are named without ".gz"; MNIST's unzipped files are often "train-images.idx3-ubyte".
     return tuple(
-        RemoteFile(name, md5, local_names=(name[:-3], name[:-3].replace("-idx", ".idx")))
-        for name, md5 in zip(names, md5s)
+        RemoteFile(name, md5, local_names=(name[:-3], name[:-3].replace("-idx", ".idx")), size=size)
+        for name, md5, size in zip(names, md5s, sizes)
     )
 
 
@@ -63,7 +74,8 @@ DATASETS: dict[str, DatasetInfo] = {
             title="MNIST",
             format="idx",
             files=_idx_files(("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-                              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")),
+                              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+                             sizes=(9_912_422, 28_881, 1_648_877, 4_542)),
             mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
                      "https://storage.googleapis.com/cvdf-datasets/mnist/",
                      "http://yann.lecun.com/exdb/mnist/"),
@@ -72,6 +84,21 @@ DATASETS: dict[str, DatasetInfo] = {
             train_size=60_000,
             test_size=10_000,
             homepage="http://yann.lecun.com/exdb/mnist/",
+        ),
+        DatasetInfo(
+            name="mnist-10k",
+            title="MNIST",
+            format="idx",
+            files=_idx_files(("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")),
+            mirrors=(),
+            classes=tuple(str(d) for d in range(10)),
+            image_shape=(1, 28, 28),
+            train_size=60_000,
+            test_size=10_000,
+            homepage="http://yann.lecun.com/exdb/mnist/",
+            subset_of="mnist",
+            subset_size=10_000,
         ),
         DatasetInfo(
             name="fashion-mnist",
@@ -120,9 +147,20 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+def canonical(name: str) -> str:
+    """The registry's spelling of a dataset name, matched case-insensitively (``Fashion-MNIST`` ->
+    ``fashion-mnist``); ValueError listing the known names, and the closest, if unknown."""
+    for known in DATASETS:
+        if known == name.lower():
+            return known
+    raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}{did_you_mean(name, DATASETS)}")
+
+
 def info(name: str) -> DatasetInfo:
-    """The registry entry for ``name``, or a ValueError listing the known names."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
+    """The registry entry for ``name`` (any case), or a ValueError listing the known names."""
+    return DATASETS[canonical(name)]
+
+
+def subsets_of(name: str) -> list[DatasetInfo]:
+    """The registered subsets of the dataset ``name`` (``mnist`` -> ``mnist-10k``)."""
+    return [entry for entry in DATASETS.values() if entry.subset_of == name]

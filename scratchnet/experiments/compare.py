@@ -7,9 +7,10 @@ Markdown table and saved as ``comparison.md`` and ``comparison.json``.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..train.runfiles import write_json, write_text_atomic
 
 MARKDOWN, JSON = "comparison.md", "comparison.json"
 KINDS = ("percent", "loss", "score", "seconds", "bytes", "epoch", "list")
@@ -78,8 +79,8 @@ def write_comparison(out: Path, experiment_id: str, title: str, reported_on: str
                      rows: list[dict], notes: list[str]) -> str:
     """Write ``comparison.md`` and ``comparison.json`` into ``out``; return the Markdown text."""
     text = to_markdown(title, reported_on, measured_on, rows, notes)
-    (out / MARKDOWN).write_text(text, encoding="utf-8")
+    write_text_atomic(out / MARKDOWN, text)
     record = {"experiment": experiment_id, "title": title, "reported_on": reported_on, "measured_on": measured_on,
               "rows": rows, "notes": notes}
-    (out / JSON).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(out / JSON, record)
     return text

@@ -1,8 +1,8 @@
 """What an experiment runs with: its output folder, full or quick scale, where data is, and trained runs.
 
 ``Context.train(name, **settings)`` trains one ``TrainConfig`` into ``out/<name>`` with
-``scratchnet.train.fit``; a run already finished there (``metrics.json``) is read back
-instead, and an interrupted one is resumed, so re-running an experiment continues it.
+``scratchnet.train.fit_or_resume``: a run already finished there is read back instead, and an
+interrupted one is resumed, so re-running an experiment continues it.
 In quick mode every run keeps ``QUICK`` images and at most ``QUICK_EPOCHS`` epochs.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from .. import data
 from ..data import locate
 from ..data.dataset import not_found_message
+from ..terminal import plural
 from ..train.runfiles import CONFIG, HISTORY, METRICS, read_history, read_json
 
 QUICK = {"train_subset": 600, "val_size": 100, "test_subset": 200}
@@ -77,16 +78,10 @@ class Context:
         """Train (or read back, or resume) the run ``out/<name>`` with these TrainConfig settings
         (``quick``: overrides for quick mode, see ``settings``)."""
         from ..report import write_report
-        from ..train import TrainConfig, fit, resume
+        from ..train import fit_or_resume
 
-        run_dir = self.out / name
-        report = None if self.quick else write_report
-        if not (run_dir / "metrics.json").is_file():
-            if (run_dir / "config.json").is_file():
-                resume(run_dir, quiet=self.quiet, report=report)
-            else:
-                config = TrainConfig.from_dict({**self.settings(quick, **settings), "out": str(run_dir)})
-                fit(config, quiet=self.quiet, report=report)
+        run_dir = fit_or_resume(self.out / name, lambda: self.settings(quick, **settings), quiet=self.quiet,
+                                report=None if self.quick else write_report)
         return FinishedRun.read(run_dir)
 
     def say(self, message: str) -> None:
@@ -101,6 +96,7 @@ def data_description(run: FinishedRun, quick: bool) -> str:
     if quick:
         config = read_json(run.run_dir / CONFIG)
         text += (f"; QUICK: {config['train_subset']:,} training images ({config['val_size']} held out for "
-                 f"validation), {config['test_subset']:,} test images, {config['epochs']} epoch(s)")
+                 f"validation), {config['test_subset']:,} test images, "
+                 f"{plural(run.metrics.get('epochs_run', config['epochs']), 'epoch')} run")
     return text
 

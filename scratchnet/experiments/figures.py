@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..train.runfiles import MODEL
 from .context import FinishedRun
 
 
@@ -15,6 +16,8 @@ def plot_runs(runs: dict[str, FinishedRun], path: Path, title: str, error: bool 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ..report.plots import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for label, run in runs.items():
@@ -29,14 +32,13 @@ def plot_runs(runs: dict[str, FinishedRun], path: Path, title: str, error: bool 
                          color=line.get_color(), label=label)
     for ax, ylabel in zip(axes, ("validation loss", "error (%)" if error else "validation accuracy (%)")):
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs 1, 2, 3; never 1.2
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_first_layer(run: FinishedRun, path: Path, title: str) -> Path:
@@ -44,7 +46,7 @@ def plot_first_layer(run: FinishedRun, path: Path, title: str) -> Path:
     from ..report import first_layer_filters, plot_filters
     from ..train import load_model
 
-    loaded = load_model(run.run_dir / "model.npz")
+    loaded = load_model(run.run_dir / MODEL)
     weight = next(p.data for p in loaded.model.parameters() if p.data.ndim in (2, 4))
     return plot_filters(first_layer_filters(weight, loaded.input_shape), path, title)
 

@@ -8,30 +8,24 @@
 Each trial is a dict of ``TrainConfig`` settings trained into ``OUT/trials/<trial name>``.
 A trial counts as finished when its directory holds ``metrics.json``: re-running the same
 search skips it (and resumes a trial that was interrupted mid-run), so a search is resumable.
-Workers use ONE BLAS thread each: N processes on N cores beat one process with N
-threads for the small matrices of these models, and never oversubscribe the machine.
+Trials run in processes of their own with one BLAS thread each (``pool``), or on a Ray
+cluster (``ray_backend``).
 """
 from __future__ import annotations
 
 import csv
 import itertools
 import json
-import multiprocessing
 import os
-import signal
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from threadpoolctl import threadpool_limits
-
-from ..train.runfiles import HISTORY, METRICS, read_history, read_json
+from ..train.runfiles import HISTORY, METRICS, atomic_file, is_finished, read_history, read_json
+from .pool import Job, TrialFailed, TrialFn, run_trials
 
 RESULTS = "results.csv"
 # Sorted descending (higher is better); every other metric is sorted ascending (losses, times).
 HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
-
-TrialFn = Callable[[dict, str], None]
 
 
 class Trial(NamedTuple):
@@ -80,13 +74,10 @@ def expand(base: dict, grid: dict[str, list]) -> list[Trial]:
 
 
 def train_trial(settings: dict, run_dir: str) -> None:
-    """Train one trial with ``scratchnet.train.fit`` (quietly, no report), or resume it if interrupted."""
-    from ..train import TrainConfig, fit, resume
+    """Train one trial quietly, without a report, on one BLAS thread (or resume it, see ``fit_or_resume``)."""
+    from ..train import fit_or_resume
 
-    if (Path(run_dir) / "config.json").exists():
-        resume(run_dir, quiet=True)
-    else:
-        fit(TrainConfig.from_dict({**settings, "out": run_dir, "threads": 1}), quiet=True)
+    fit_or_resume(run_dir, {**settings, "threads": 1}, quiet=True)
 
 
 def summarize(run_dir: Path) -> dict:
@@ -102,81 +93,56 @@ def summarize(run_dir: Path) -> dict:
     return row
 
 
-_stop_search = None  # in a worker: the search's stop flag (a multiprocessing.Event), set by the parent
-_interrupted = False  # in a worker: Ctrl-C reached it
-
-
-def _interrupt_worker(signum, frame) -> None:
-    """A worker's SIGINT handler: remember it (so the worker starts no further trial), then raise
-    KeyboardInterrupt as usual. The worker may see Ctrl-C before the parent can set the stop flag."""
-    global _interrupted
-    _interrupted = True
-    signal.default_int_handler(signum, frame)
-
-
-def _start_worker(stop) -> None:
-    """Worker initializer: one BLAS thread for the rest of the worker's life; the stop flag and Ctrl-C."""
-    global _stop_search
-    _stop_search = stop
-    signal.signal(signal.SIGINT, _interrupt_worker)
-    threadpool_limits(limits=1)
-
-
-def _run_one(trial: TrialFn, settings: dict, run_dir: str) -> bool:
-    """Run one trial in a worker, unless the search was stopped meanwhile (then return False)."""
-    if _interrupted or (_stop_search is not None and _stop_search.is_set()):
-        return False
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    trial(settings, run_dir)
-    return True
-
-
 def run_grid(trials: list[Trial], out: str | Path, jobs: int | None = None,
              metric: str = "val_loss", trial: TrialFn = train_trial,
              progress: Callable[[str], None] | None = print) -> list[dict]:
-    """Run the unfinished ``trials`` in ``jobs`` worker processes (default: the number of cores),
-    write ``OUT/results.csv`` sorted by ``metric`` and return its rows.
+    """Run the unfinished ``trials`` in ``jobs`` processes at a time (default: the number of
+    cores), write ``OUT/results.csv`` sorted by ``metric`` and return its rows.
 
-    ``trial(settings, run_dir)`` must be a module-level function (it is pickled to the
-    workers) that leaves ``metrics.json`` in ``run_dir``. A trial that raises, or Ctrl-C,
-    stops the search as soon as it happens: no further trial starts, the running ones finish
-    (on Ctrl-C they stop too, keeping the checkpoint of their last finished epoch), and the
-    error is raised. Finished trials stay finished, so running the same search again
-    continues it.
+    ``trial(settings, run_dir)`` must leave ``metrics.json`` in ``run_dir`` (a module-level
+    function, so that it could be pickled). A trial that fails (raises, or its process is
+    killed) stops the search: no further trial starts, the running ones finish, and the
+    error is raised (``pool.TrialFailed`` for a killed process). Ctrl-C stops the running
+    trials too, keeping the checkpoint of their last finished epoch. Finished trials stay
+    finished, so running the same search again continues it.
     """
     jobs = jobs or os.cpu_count() or 1
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     out = Path(out)
+    say = progress or (lambda message: None)
+    todo = unfinished(trials, out, say)
+    if todo:
+        say(f"running {len(todo)} trial(s) in {min(jobs, len(todo))} worker process(es)")
+        try:
+            run_trials([Job(t.name, trial, t.settings, str(trial_dir(out, t))) for t in todo], jobs, say)
+        except KeyboardInterrupt:
+            say("search interrupted: run the same command again to continue it (finished trials are "
+                "skipped, interrupted ones resume from their last checkpoint)")
+            raise
+    return collect(trials, out, metric)
+
+
+def trial_dir(out: Path, trial: Trial) -> Path:
+    return out / "trials" / trial.name
+
+
+def unfinished(trials: list[Trial], out: Path, say: Callable[[str], None]) -> list[Trial]:
+    """The trials without a finished run in ``out``; duplicate names are an error."""
     names = [t.name for t in trials]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"the grid lists these trials more than once: {', '.join(duplicates)}")
-    say = progress or (lambda message: None)
-    todo = [t for t in trials if not (out / "trials" / t.name / METRICS).is_file()]
+    todo = [t for t in trials if not is_finished(trial_dir(out, t))]
     if len(todo) < len(trials):
         say(f"skipping {len(trials) - len(todo)} finished trial(s) in {out / 'trials'}")
-    if todo:
-        say(f"running {len(todo)} trial(s) in {min(jobs, len(todo))} worker process(es)")
-        stop = multiprocessing.Event()
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_start_worker,
-                                 initargs=(stop,)) as pool:
-            names = {pool.submit(_run_one, trial, t.settings, str(out / "trials" / t.name)): t.name for t in todo}
-            try:
-                for future in as_completed(names):
-                    future.result()
-                    say(f"finished {names[future]}")
-            except BaseException as err:
-                # The executor has already queued a few trials for its workers: the flag makes them
-                # return without starting, and cancel_futures drops the rest.
-                stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                if isinstance(err, KeyboardInterrupt):
-                    say("search interrupted: run the same command again to continue it (finished trials are "
-                        "skipped, interrupted ones resume from their last checkpoint)")
-                raise
-    rows = [{"trial": t.name, **t.grid_values, **summarize(out / "trials" / t.name),
-             "run_dir": str(out / "trials" / t.name)} for t in trials]
+    return todo
+
+
+def collect(trials: list[Trial], out: Path, metric: str) -> list[dict]:
+    """Every trial's row (its grid values, ``summarize``, run_dir), sorted by ``metric``, written to results.csv."""
+    rows = [{"trial": t.name, **t.grid_values, **summarize(trial_dir(out, t)), "run_dir": str(trial_dir(out, t))}
+            for t in trials]
     rows = sort_rows(rows, metric)
     write_csv(rows, out / RESULTS)
     return rows
@@ -201,7 +167,7 @@ def _columns(rows: list[dict]) -> list[str]:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_file(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=_columns(rows))
         writer.writeheader()
         writer.writerows(rows)

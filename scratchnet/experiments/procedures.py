@@ -7,7 +7,6 @@ here and listed in each experiment's ``choices``.
 """
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ import numpy as np
 
 from .. import data, zoo
 from . import figures, grid
-from ..train.runfiles import CONFIG, read_json
+from ..train.runfiles import CONFIG, MODEL, is_finished, read_json, write_json, write_text_atomic
 from .context import Context, FinishedRun, data_description
 
 
@@ -49,8 +48,8 @@ def cnet_mlp(ctx: Context) -> Measured:
 
     run = ctx.train("cnet-mlp", dataset="mnist", model="cnet-mlp", loss="mse", optimizer="sgd", lr=1.0,
                     batch_size=1, epochs=200, normalize="scale")
-    (ctx.out / "classification_report.txt").write_text(
-        format_report({**run.metrics, "accuracy": run.metrics["test_accuracy"]}, digits=4) + "\n", encoding="utf-8")
+    write_text_atomic(ctx.out / "classification_report.txt",
+                      format_report({**run.metrics, "accuracy": run.metrics["test_accuracy"]}, digits=4) + "\n")
     figures.plot_confusion(run, ctx.out / "confusion.png")
     values = {"test_accuracy": run.metrics["test_accuracy"], "final_loss": run.history[-1]["train_loss"],
               "train_seconds": run.metrics["train_seconds"], "digit0": _scores(run, "0"), "digit8": _scores(run, "8")}
@@ -117,7 +116,7 @@ def cifar_lenet5(ctx: Context) -> Measured:
                     **CIFAR_SETTINGS)
     notes = []
     dense_dir = ctx.out.parent / "cifar-dense10k" / "dense10k"
-    if (dense_dir / "metrics.json").is_file():
+    if is_finished(dense_dir):
         notes.append(side_by_side(FinishedRun.read(dense_dir), run, ctx.out / "vs-cifar-dense10k"))
     else:
         notes.append(f"no finished cifar-dense10k run in {dense_dir}: run `scratchnet reproduce cifar-dense10k` "
@@ -136,7 +135,7 @@ def side_by_side(dense: FinishedRun, lenet: FinishedRun, out) -> str:
              "model_MB": run.metrics["model_bytes"] / 1e6, "test_accuracy": run.metrics["test_accuracy"],
              "test_error": 1 - run.metrics["test_accuracy"]} for name, run in (("dense10k", dense), ("LeNet-5", lenet))]
     table = grid.format_table(rows)
-    (out / "comparison.txt").write_text(table + "\n", encoding="utf-8")
+    write_text_atomic(out / "comparison.txt", table + "\n")
     return f"side by side with cifar-dense10k ({out}: error_curves.png, confusion_*.png):\n\n{table}"
 
 
@@ -172,8 +171,7 @@ def fashion_cnn_grid(ctx: Context) -> Measured:
         table_2.append({"model": model, "epoch": by_model[model]["best_epoch"], **{
             k: run.metrics[k] for k in ("test_loss", "test_accuracy")}})
     table_2_text = grid.format_table(table_2)
-    (ctx.out / "tables.txt").write_text(f"Table I (validation)\n{table_1}\n\nTable II (test)\n{table_2_text}\n",
-                                        encoding="utf-8")
+    write_text_atomic(ctx.out / "tables.txt", f"Table I (validation)\n{table_1}\n\nTable II (test)\n{table_2_text}\n")
     run = FinishedRun.read(ctx.out / f"retrain-{chosen}")
     notes = [f"chosen model: {chosen}", f"Table I (validation, {len(cnns)} models):\n\n{table_1}",
              f"Table II (test, retrained for the optimal epochs):\n\n{table_2_text}",
@@ -199,7 +197,7 @@ def mlp6_vs_sklearn(ctx: Context) -> Measured:
     run = ctx.train("mlp6", **MLP6_SETTINGS)
     config = read_json(run.run_dir / CONFIG)
     x_tr, y_tr, x_test, y_test = _split_like(config)
-    loaded = load_model(run.run_dir / "model.npz")
+    loaded = load_model(run.run_dir / MODEL)
     ours_train = float(np.mean(loaded.predict_proba(x_tr).argmax(axis=1) == y_tr))
 
     prep = data.Preprocess.fit(x_tr, kind="zscore")
@@ -259,7 +257,7 @@ def one_hidden_layer_spec(hidden: int = 256) -> dict:
 def mlp2_dropout(ctx: Context) -> Measured:
     ctx.out.mkdir(parents=True, exist_ok=True)
     baseline_file = ctx.out / "mlp1-256.json"
-    baseline_file.write_text(json.dumps(one_hidden_layer_spec(), indent=2) + "\n", encoding="utf-8")
+    write_json(baseline_file, one_hidden_layer_spec())
     main = ctx.train("mlp2", model="mlp2", **MLP2_SETTINGS)
     runs = {"mlp2 256-128": main,
             "mlp2 256-128, dropout 0.2": ctx.train("mlp2-dropout", model="mlp2-dropout", **MLP2_SETTINGS),
@@ -279,7 +277,7 @@ def mlp2_dropout(ctx: Context) -> Measured:
                        "seconds_per_epoch": run.metrics["train_seconds"] / len(run.history)}
                       for label, run in {**runs, **sweep}.items()]
     table = grid.format_table(settings_table)
-    (ctx.out / "settings.txt").write_text(table + "\n", encoding="utf-8")
+    write_text_atomic(ctx.out / "settings.txt", table + "\n")
     values = {"test_accuracy": main.metrics["test_accuracy"], "test_loss": main.metrics["test_loss"],
               "first_epoch_accuracy": main.history[0]["val_accuracy"],
               "dropout_test_accuracy": runs["mlp2 256-128, dropout 0.2"].metrics["test_accuracy"],

@@ -220,6 +220,11 @@ class Module:
     def num_parameters(self) -> int:
         return sum(p.data.size for p in self.parameters())
 
+    def summary(self, input_shape: tuple[int, ...], batch_size: int = 1):
+        """Per-layer output shapes and parameters, totals and memory for a batch (``nn.summary``)."""
+        from .summary import summarize  # the summary module builds on this one
+        return summarize(self, input_shape, batch_size)
+
     # -- modes, gradients, dtype --------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():

@@ -20,17 +20,23 @@ def class_counts(counts: dict[str, np.ndarray], classes: list[str], title: str, 
     """Grouped bars: the number of examples of each class in each split."""
     fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(classes)), 4))
     width = 0.8 / len(counts)
+    largest = max(int(v.max()) for v in counts.values())
     positions = np.arange(len(classes))
     for i, (split, values) in enumerate(counts.items()):
         bars = ax.bar(positions + (i - (len(counts) - 1) / 2) * width, values, width, label=f"{split} ({values.sum():,})")
-        ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=6.5, padding=2, rotation=90)
+        ax.bar_label(bars, labels=[_count_label(v, largest) for v in values], fontsize=7.5, padding=2)
     ax.set_xticks(positions, classes, rotation=30, ha="right")
     ax.set_ylabel("examples")
-    ax.set_ylim(0, 1.25 * max(int(v.max()) for v in counts.values()))
+    ax.set_ylim(0, 1.25 * largest)
     ax.set_title(f"{title}: examples per class")
     ax.legend(loc="upper center", ncol=len(counts), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return save_figure(fig, path)
+
+
+def _count_label(value: int, largest: int) -> str:
+    """A bar's count, upright and short enough for its bar: "6,000", or "12.5k" from 10,000 up."""
+    return f"{value / 1000:.1f}k" if largest >= 10_000 else f"{value:,}"
 
 
 def _mosaic(images: np.ndarray, labels: list[str], cols: int, title: str, path: Path, vmax: float) -> Path:
@@ -89,7 +95,7 @@ def label_correlation(corr: np.ndarray, constant: np.ndarray, title: str, path: 
     shown = ax.imshow(np.ma.masked_invalid(corr), cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
     fig.colorbar(shown, ax=ax, label="Pearson r (pixel, label index)")
     n_const = int(constant.sum())
-    ax.legend(handles=[Patch(color=UNDEFINED_COLOUR, label=f"constant pixel: r undefined ({n_const} of {constant.size})")],
+    ax.legend(handles=[Patch(color=UNDEFINED_COLOUR, label=f"constant pixel: r undefined ({n_const:,} of {constant.size:,})")],
               loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, frameon=False)
     ax.set_title(f"{title}: pixel-label correlation (train)")
     ax.axis("off")

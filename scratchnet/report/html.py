@@ -14,11 +14,13 @@ from pathlib import Path
 from string import Template
 
 from ..data import DATASETS
+from ..terminal import format_duration
+from ..train import flags
 from ..train.config import TrainConfig
 from ..train.losses import loss_label
 from ..train.optimizers import optimizer_label
 from ..train.schedules import schedule_label
-from .run_files import RunFiles
+from ..train.runfiles import RunFiles
 
 PAGE = Template("""<!DOCTYPE html>
 <html lang="en">
@@ -36,7 +38,8 @@ PAGE = Template("""<!DOCTYPE html>
 </header>
 <section class="headline">$headline</section>
 <section><h2>Setup</h2>$setup</section>
-<section><h2>Training curves</h2>$curves</section>
+<section><h2>Training curves</h2>$curves$lr</section>
+<section><h2>What the network sees</h2>$augmented</section>
 <section><h2>Per-class scores on the test set</h2>$table</section>
 <section><h2>Confusion matrix</h2>$confusion</section>
 <section><h2>Mistakes</h2>$mistakes</section>
@@ -99,7 +102,7 @@ SETUP_FIELDS = [
 def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], version: str) -> str:
     """The whole page as a string.
 
-    ``architecture`` is the model's printed layer listing; ``figures`` maps "curves",
+    ``architecture`` is the model's layer summary (``Module.summary``); ``figures`` maps "curves",
     "confusion", "mistakes" and "weights" to the PNGs to embed.
     """
     config, metrics = run.config, run.metrics
@@ -111,6 +114,12 @@ def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], ve
         headline=headline_cards(metrics),
         setup=setup_section(config, metrics, architecture),
         curves=figure(figures["curves"], curves_caption(config, metrics)),
+        lr=figure(figures["lr"], "The learning rate each epoch started with (schedules that step every batch "
+                                 "change it within epochs too)."),
+        augmented=(figure(figures["augmented"], "Test images as stored (first row) and three draws of the "
+                                                "training augmentation, as the network saw its training images.")
+                   if "augmented" in figures else '<p class="note">No augmentation: the network saw the '
+                                                  "training images as stored.</p>"),
         table=per_class_table(metrics),
         confusion=figure(figures["confusion"], "Rows are the true classes, columns the predictions. "
                                                "Right: each row divided by its number of test images."),
@@ -181,7 +190,7 @@ def setup_section(config: dict, metrics: dict, architecture: str) -> str:
     listing = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     all_settings = escape(json.dumps(config, indent=2, sort_keys=True))
     return (f'<dl class="setup">{listing}</dl>'
-            f"<h3>Architecture</h3><pre>{escape(architecture)}</pre>"
+            f"<h3>Architecture: layers, output shapes, parameters</h3><pre>{escape(architecture)}</pre>"
             f"<details><summary>All settings (config.json)</summary><pre>{all_settings}</pre></details>")
 
 
@@ -215,15 +224,16 @@ def _score_row(label: str, scores: dict, css_class: str = "") -> str:
 
 
 def reproduce_section(config: dict, run_dir: Path) -> str:
-    train = wrap_command("scratchnet train", train_arguments(config))
+    # Without --out: this run's directory is taken, and the default name (runs/<dataset>-<model>-<time>) is new.
+    train = wrap_command("scratchnet train", train_arguments({k: v for k, v in config.items() if k != "out"}))
     rebuild = f"scratchnet report {shlex.quote(str(run_dir))}"
-    return (f"<p>Train the same model again (same seed, same data split):</p><pre>{escape(train)}</pre>"
+    return (f"<p>Train the same model again (same seed, same data split) into a new run directory "
+            f"(add <code>--out DIR</code> to name it):</p><pre>{escape(train)}</pre>"
             f"<p>Rebuild this report from the run directory:</p><pre>{escape(rebuild)}</pre>")
 
 
 # Always written out, even at their defaults: the settings a reader looks for first.
 ALWAYS_SHOWN = ("dataset", "model", "loss", "optimizer", "lr", "epochs", "batch_size", "val_size", "seed", "out")
-FLAGS = {"class_weights": "--class-weight", "early_stopping_patience": "--early-stopping"}
 
 
 def train_arguments(config: dict) -> list[str]:
@@ -239,7 +249,7 @@ def train_arguments(config: dict) -> list[str]:
         value = config[key]
         if value is None or (key not in ALWAYS_SHOWN and key in defaults and value == defaults[key]):
             continue
-        flag = FLAGS.get(key, "--" + key.replace("_", "-"))
+        flag = flags.flag(key)
         if key == "class_weights":
             args += [f"{flag} {shlex.quote(f'{name}={format_value(weight)}')}" for name, weight in value.items()]
         elif isinstance(value, bool):  # --stratify, --no-restore-best: only the non-default side has a flag
@@ -271,19 +281,6 @@ def format_value(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{key}: {format_value(v)}" for key, v in value.items())
     return str(value)
-
-
-def format_duration(seconds: float | None) -> str:
-    """'42.0 s', '3 min 12 s', '1 h 05 min'; '—' when unknown."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def format_bytes(size: int | None) -> str:

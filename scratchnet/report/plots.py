@@ -16,17 +16,22 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..train.runfiles import atomic_file  # noqa: E402
+
 DPI = 110
 TRAIN_COLOUR, VAL_COLOUR, BEST_COLOUR = "#1f77b4", "#d62728", "#555555"
 MAX_ANNOTATED_CLASSES = 20  # beyond this a confusion matrix's cells are too small for numbers
 DIVERGING = matplotlib.colormaps["RdBu_r"]  # weights: blue negative, white zero, red positive
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG on white and free it."""
+def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
+    """Write ``fig`` as a PNG on white (atomically, see ``runfiles.atomic_file``) and free it."""
     path = Path(path)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
+    try:
+        with atomic_file(path) as f:
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -125,7 +130,7 @@ def plot_mistakes(
         return save_figure(fig, path)
     tiles = np.stack([_to_rgb(images[i]) for i in shown])
     captions = [f"true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]} ({confidence[i]:.0%})" for i in shown]
-    title = f"{len(wrong)} of {len(y_true)} test images misclassified; the {len(shown)} most confident mistakes"
+    title = f"{len(wrong):,} of {len(y_true):,} test images misclassified; the {len(shown)} most confident mistakes"
     return save_figure(_tile_figure(tiles, captions, title, columns, caption_colour="#a00000"), path)
 
 
@@ -142,8 +147,9 @@ GAP_PIXELS = 6
 
 
 def _tile_figure(tiles: np.ndarray, captions: list[str], title: str, columns: int,
-                 caption_colour: str = "black") -> Figure:
-    """Tiles (n, h, w, 3) in [0, 1] in rows of ``columns`` on white, each under its caption.
+                 caption_colour: str = "black", legend: str = "") -> Figure:
+    """Tiles (n, h, w, 3) in [0, 1] in rows of ``columns`` on white, each under its caption;
+    ``legend``, if given, is a line under the title saying how to read the colours.
 
     Drawn as one image on one axes (dozens of small axes would take seconds to lay out);
     captions are placed in the image's pixel coordinates.
@@ -159,7 +165,8 @@ def _tile_figure(tiles: np.ndarray, captions: list[str], title: str, columns: in
     rows = math.ceil(n / columns)
     canvas = np.ones((rows * cell_h, columns * cell_w - GAP_PIXELS, 3), dtype=np.float32)
     inches_per_px = TILE_INCHES / max(height, width)
-    fig = plt.figure(figsize=(canvas.shape[1] * inches_per_px, canvas.shape[0] * inches_per_px + 0.45))
+    top_room = 0.45 + (0.3 if legend else 0)  # inches above the tiles: the title, then the legend
+    fig = plt.figure(figsize=(canvas.shape[1] * inches_per_px, canvas.shape[0] * inches_per_px + top_room))
     ax = fig.add_axes((0, 0, 1, canvas.shape[0] * inches_per_px / fig.get_figheight()))
     for k, (tile, caption) in enumerate(zip(tiles, captions)):
         top, left = (k // columns) * cell_h + caption_px, (k % columns) * cell_w
@@ -168,6 +175,8 @@ def _tile_figure(tiles: np.ndarray, captions: list[str], title: str, columns: in
     ax.imshow(canvas, interpolation="nearest")
     ax.axis("off")
     fig.suptitle(title, fontsize=11, y=1.0, va="top")
+    if legend:
+        fig.text(0.5, 1 - 0.34 / fig.get_figheight(), legend, ha="center", va="top", fontsize=8, color="#444")
     return fig
 
 
@@ -200,7 +209,10 @@ def plot_filters(filters: np.ndarray, path: str | Path, title: str, max_units: i
     """
     filters = np.asarray(filters, dtype=np.float32)[:max_units]
     tiles = np.stack([_filter_to_rgb(f) for f in filters])
-    return save_figure(_tile_figure(tiles, [str(k) for k in range(len(tiles))], title, columns=8), path)
+    legend = ("colour: each filter's own weights, stretched to its range" if filters.shape[1] == 3 else
+              "red: positive weight   white: 0   blue: negative (each tile scaled to its largest |weight|)")
+    return save_figure(_tile_figure(tiles, [str(k) for k in range(len(tiles))], title, columns=8, legend=legend),
+                       path)
 
 
 def _filter_to_rgb(weights: np.ndarray) -> np.ndarray:

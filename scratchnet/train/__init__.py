@@ -14,8 +14,9 @@ from .config import ConfigError, TrainConfig
 from .evaluation import Evaluation, evaluate
 from .metrics import accuracy, classification_report, confusion_matrix, format_report
 from .modelfile import LoadedModel, load_model, save_model
+from .runs import fit_or_resume
 from .trainer import NonFiniteLossError, RunResult, fit, resume
 
 __all__ = ["LAYER_TYPES", "ConfigError", "Evaluation", "LoadedModel", "NonFiniteLossError", "RunResult",
            "TrainConfig", "accuracy", "build_model", "classification_report", "confusion_matrix", "evaluate",
-           "fit", "format_report", "load_model", "load_spec", "resume", "save_model"]
+           "fit", "fit_or_resume", "format_report", "load_model", "load_spec", "resume", "save_model"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from ..terminal import format_duration
 from .config import ConfigError
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -31,16 +32,6 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise ValueError(f"a time budget must be longer than 0 seconds, got {text!r}")
     return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """``90.5`` -> "1 min 30 s", ``7`` -> "7.0 s", ``4000`` -> "1 h 6 min"."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def check_first_epoch(elapsed: float, batches_done: int, total_batches: int, budget: float, run_dir) -> None:

@@ -13,27 +13,30 @@ from pathlib import Path
 import numpy as np
 
 from .. import data, nn
+from ..terminal import batches
 from .config import ConfigError
 from .losses import loss_targets, make_loss
 from .metrics import classification_report
 from .modelfile import LoadedModel, load_model, outputs_to_probabilities
-from .npzio import write_text_atomic
-from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json
+from .npzio import save_npz
+from .runfiles import CONFIG, METRICS, PREDICTIONS, read_json, write_text_atomic
 
 EVAL_BATCH = 1000
 
 
-def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess, tta: bool = False) -> np.ndarray:
+def model_outputs(model: nn.Module, x: np.ndarray, preprocess: data.Preprocess, tta: bool = False,
+                  progress: bool = False) -> np.ndarray:
     """The outputs for uint8 images x in eval mode, EVAL_BATCH images at a time; the mode is restored.
 
     With ``tta`` (test-time augmentation) each output is the mean of the outputs for the image
-    and for its mirror image (flipped left-right): (f(x) + f(flip(x))) / 2.
+    and for its mirror image (flipped left-right): (f(x) + f(flip(x))) / 2. ``progress``: a
+    progress bar on a terminal for many images.
     """
     was_training = model.training
     model.eval()
     try:
-        return np.concatenate([_outputs(model, preprocess(x[i:i + EVAL_BATCH]), tta)
-                               for i in range(0, len(x), EVAL_BATCH)])
+        starts = batches(len(x), EVAL_BATCH, "scoring", show=progress)
+        return np.concatenate([_outputs(model, preprocess(x[i:i + EVAL_BATCH]), tta) for i in starts])
     finally:
         model.train(was_training)
 
@@ -72,8 +75,8 @@ def pick_test_images(y_test: np.ndarray, test_subset: int | None, seed: int) -> 
 
 def write_predictions(run_dir: Path, y_true: np.ndarray, scores: Scores, index: np.ndarray) -> None:
     """test_predictions.npz: y_true, y_pred, probabilities and each row's index in the test set."""
-    np.savez_compressed(run_dir / PREDICTIONS, y_true=y_true.astype(np.int64), y_pred=scores.y_pred,
-                        probabilities=scores.probabilities, index=index)
+    save_npz(run_dir / PREDICTIONS, {"y_true": y_true.astype(np.int64), "y_pred": scores.y_pred,
+                                      "probabilities": scores.probabilities, "index": index}, compress=True)
 
 
 @dataclass
@@ -111,7 +114,7 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
     loss_name = model.extra.get("loss", "ce")
     loss_fn = make_loss(loss_name, ds.classes, config.get("class_weights"), config.get("label_smoothing", 0.0))
     tta = config.get("tta", False) if tta is None else tta
-    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess, tta=tta)
+    outputs = model_outputs(model.model, ds.x_test[index], model.preprocess, tta=tta, progress=progress)
     scores = score(model.spec, outputs, ds.y_test[index], ds.classes, loss_fn, loss_name)
     if own_test_set:
         _update_metrics(run_dir / METRICS, scores.metrics)

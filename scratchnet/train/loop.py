@@ -19,9 +19,9 @@ from tqdm import tqdm
 from .. import nn
 from ..data.augment import Mix
 from ..random import default_generator
+from ..terminal import format_duration, paint, plural, run_seconds_left
 from .checkpoint import TrainingState, save_checkpoint
-from .npzio import atomic_file
-from .runfiles import CHECKPOINT, HISTORY
+from .runfiles import CHECKPOINT, HISTORY, atomic_file
 from .losses import mixed_loss
 from .schedules import steps_when
 from .session import Session
@@ -145,10 +145,12 @@ def end_epoch(session: Session, state: TrainingState, row: dict) -> None:
     state.epoch = row["epoch"]
     save_checkpoint(session.run_dir / CHECKPOINT, state)
     write_history(session.run_dir / HISTORY, state.history)
+    left = run_seconds_left([r["seconds"] for r in state.history], config.epochs - row["epoch"])
     session.say(f"epoch {row['epoch']:>{len(str(config.epochs))}}/{config.epochs}  "
                 f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}  "
                 f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%}  "
-                f"lr {row['lr']:.3g}  {row['seconds']:.1f}s" + ("  *best" if improved else ""))
+                f"lr {row['lr']:.3g}  {row['seconds']:.1f}s" + (paint("  *best", "green") if improved else "")
+                + (f"  (run: about {format_duration(left)} left)" if left and not state.stopped_early else ""))
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -164,5 +166,16 @@ def describe(session: Session) -> str:
     batch = "full" if config.batch_size == "full" else session.batches.batch_size
     return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.dataset}: "
             f"{len(session.batches.x):,} train / {len(session.y_val):,} validation / {len(session.y_test):,} test "
-            f"images; {config.epochs} epochs of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
-            f"batch {batch}; run directory {session.run_dir}")
+            f"images; {plural(config.epochs, 'epoch')} of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
+            f"batch {batch}{_extras(config)}; run directory {session.run_dir}")
+
+
+def _extras(config) -> str:
+    """The training features a run uses beyond the basics, for the first line: ", onecycle schedule, ..."."""
+    extras = [f"{config.schedule} schedule" if config.schedule != "none" else "",
+              f"augment {config.augment}" if config.augment != "none" else "",
+              f"EMA {config.ema_decay:g}" if config.ema_decay else "",
+              f"gradients clipped to norm {config.clip_grad_norm:g}" if config.clip_grad_norm else "",
+              "mirror TTA" if config.tta else "",
+              f"recipe {config.recipe}" if config.recipe else ""]
+    return "".join(f", {extra}" for extra in extras if extra)

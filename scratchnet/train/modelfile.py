@@ -24,8 +24,9 @@ import numpy as np
 from .. import nn
 from ..version import __version__
 from ..data import Preprocess
-from ..spec import build_model, is_flat, output_layer_type, spec_of
-from .npzio import array_to_json, json_to_array, load_npz, save_npz
+from ..spec import build_model, is_flat, output_layer_type, spec_of, validate_spec
+from .npzio import array_to_json, json_to_array, load_npz, npz_names, save_npz
+from .runfiles import MODEL
 
 FORMAT = "scratchnet-model"
 FORMAT_VERSION = 2  # the newest this version reads and writes; flat specs are still written as 1
@@ -41,19 +42,17 @@ def save_model(path: str | Path, model: nn.Module, spec: dict | None, preprocess
     ``spec=None`` writes ``scratchnet.spec.spec_of(model)``, for a model built in Python.
     """
     spec = spec_of(model) if spec is None else spec
-    meta = {
-        "format": FORMAT,
-        "format_version": 1 if is_flat(spec) else FORMAT_VERSION,
-        "scratchnet_version": __version__,
-        "spec": spec,
-        "preprocess": preprocess.to_dict(),
-        "classes": list(classes),
-        "input_shape": list(input_shape),
-        "dataset": dataset,
-        "extra": extra or {},
-    }
+    meta = _metadata(spec, preprocess, classes, input_shape, dataset, extra, __version__)
     arrays = {STATE_PREFIX + key: value for key, value in model.state_dict().items()}
     save_npz(path, {META_KEY: json_to_array(meta), **arrays})
+
+
+def _metadata(spec: dict, preprocess: Preprocess, classes: list[str], input_shape: tuple[int, int, int],
+              dataset: str, extra: dict | None, version: str) -> dict:
+    return {"format": FORMAT, "format_version": 1 if is_flat(spec) else FORMAT_VERSION, "scratchnet_version": version,
+            "spec": spec,
+            "preprocess": preprocess.to_dict(), "classes": list(classes), "input_shape": list(input_shape),
+            "dataset": dataset, "extra": extra or {}}
 
 
 @dataclass
@@ -73,6 +72,11 @@ class LoadedModel:
     dataset: str
     extra: dict
     scratchnet_version: str
+
+    def metadata(self) -> dict:
+        """The model file's metadata of this model (what ``scratchnet export`` stores beside the weights)."""
+        return _metadata(self.spec, self.preprocess, self.classes, self.input_shape, self.dataset, self.extra,
+                         self.scratchnet_version)
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """(N, C, H, W) uint8 images -> (N, num_classes) float32 probabilities."""
@@ -98,26 +102,42 @@ def outputs_to_probabilities(spec: dict, outputs: np.ndarray) -> np.ndarray:
 
 
 def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
-    """Read a model file written by ``save_model``, or a run directory's ``model.npz``; anything
-    else raises a ValueError saying what it is. ``classes``: the user-written Module classes
-    the model contains (the file names them, and says so when one is missing)."""
+    """Read a model file written by ``save_model``, a run directory's ``model.npz``, or an ``.onnx``
+    file written by ``scratchnet export``; anything else raises a ValueError saying what it is.
+    ``classes``: the user-written Module classes the model contains (the file names them, and
+    says so when one is missing)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "model.npz"
-    arrays = load_npz(path, _EXPECTED)
+        path = path / MODEL
+    if path.suffix == ".onnx":  # exported by `scratchnet export`: the graph runs, the metadata says the rest
+        from ..interop.onnx_import import load_with_metadata
+        graph, meta = load_with_metadata(path)
+        return _loaded(graph, _read_meta(path, json_to_array(meta)))
+    arrays = load_npz(path, _EXPECTED, names={META_KEY})
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "
-                         f"(it holds {', '.join(sorted(arrays)[:5]) or 'nothing'})")
+                         f"(it holds {', '.join(sorted(npz_names(path))[:5]) or 'nothing'})")
     meta = _read_meta(path, arrays[META_KEY])
     try:
-        model = build_model(meta["spec"], classes=classes)
+        with nn.init.skip_init():  # the weights come from the file: no float64 draws, no pages touched
+            model = build_model(meta["spec"], classes=classes)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
-    state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
+    except MemoryError:
+        raise ValueError(f"{path}: its model is larger than the memory free on this computer") from None
     try:
+        shapes = {STATE_PREFIX + key: value.shape for key, value in (*model.named_parameters(), *model.named_buffers())}
+        arrays = load_npz(path, _EXPECTED, shapes=shapes)  # each entry checked against the spec before reading
+        state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
         model.load_state_dict(state)
     except (KeyError, ValueError) as err:
         raise ValueError(f"{path} is corrupted: its weights do not match its architecture ({err})") from None
+    except MemoryError:
+        raise ValueError(f"{path}: its model is larger than the memory free on this computer") from None
+    return _loaded(model, meta)
+
+
+def _loaded(model: nn.Module, meta: dict) -> LoadedModel:
     return LoadedModel(model=model.eval(), spec=meta["spec"], preprocess=Preprocess.from_dict(meta["preprocess"]),
                        classes=meta["classes"], input_shape=tuple(meta["input_shape"]), dataset=meta["dataset"],
                        extra=meta["extra"], scratchnet_version=meta["scratchnet_version"])
@@ -126,16 +146,44 @@ def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
 def _read_meta(path, array: np.ndarray) -> dict:
     try:
         meta = array_to_json(array)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f"{path} is corrupted: its {META_KEY!r} entry is not JSON ({err})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise ValueError(f"{path} is corrupted: its {META_KEY!r} entry is not JSON "
+                         f"({type(err).__name__}: {str(err)[:200]})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not {_EXPECTED}: its {META_KEY!r} entry does not say format {FORMAT!r}")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer scratchnet ({meta.get('scratchnet_version')}, model format "
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{path} is corrupted: its model format version is {version!r}, not a number")
+    if version > FORMAT_VERSION:
+        written_by = meta.get("scratchnet_version") or "an unknown version"
+        raise ValueError(f"{path} was written by a newer scratchnet ({written_by}, model format "
                          f"version {version}); this scratchnet {__version__} reads format version {FORMAT_VERSION}: "
                          "upgrade scratchnet (pip install -U scratchnet)")
     missing = [key for key in ("spec", "preprocess", "classes", "input_shape", "dataset") if key not in meta]
     if missing:
         raise ValueError(f"{path} is corrupted: its metadata lacks {', '.join(missing)}")
-    return meta
+    _check_meta_types(path, meta)
+    return {"extra": {}, **meta, "scratchnet_version": str(meta.get("scratchnet_version") or "unknown")}
+
+
+def _check_meta_types(path, meta: dict) -> None:
+    """ValueError naming the first metadata entry of the wrong type (a hand-edited or hostile file)."""
+    shape = meta["input_shape"]
+    checks = {
+        "classes": isinstance(meta["classes"], list) and bool(meta["classes"])
+        and all(isinstance(c, str) for c in meta["classes"]),
+        "input_shape": isinstance(shape, list) and len(shape) == 3
+        and all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 16 for d in shape),
+        "dataset": isinstance(meta["dataset"], str),
+        "preprocess": isinstance(meta["preprocess"], dict) and isinstance(meta["preprocess"].get("kind"), str),
+        "extra": isinstance(meta.get("extra", {}), dict),
+    }
+    wrong = [key for key, ok in checks.items() if not ok]
+    if wrong:
+        raise ValueError(f"{path} is corrupted: its metadata has {wrong[0]} = {str(meta[wrong[0]])[:100]!r}, "
+                         "which is not what scratchnet writes")
+    try:
+        validate_spec(meta["spec"], source=f"{path} (its spec)")
+        Preprocess.from_dict(meta["preprocess"])
+    except (TypeError, KeyError) as err:
+        raise ValueError(f"{path} is corrupted: bad preprocess metadata ({err})") from None

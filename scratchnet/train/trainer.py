@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ from threadpoolctl import threadpool_limits
 
 from .. import data, nn
 from ..random import default_generator
-from .budget import check_first_epoch, format_duration, planned_epochs
+from ..terminal import format_duration
+from .budget import check_first_epoch, planned_epochs
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .ema import WeightAverage
@@ -52,8 +54,7 @@ from .evaluation import model_outputs, score, write_predictions
 from .loop import NonFiniteLossError, describe, end_epoch, train_epoch
 from .metrics import format_report
 from .modelfile import save_model
-from .npzio import write_text_atomic
-from .runfiles import CHECKPOINT, CONFIG, METRICS, MODEL, read_json
+from .runfiles import CHECKPOINT, CONFIG, METRICS, MODEL, claim, is_finished, read_json, write_text_atomic
 from .schedules import is_planned, make_scheduler, steps_when
 from .session import Session, prepare
 
@@ -87,14 +88,23 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: ReportWriter | None
     figures and report.html (pass ``scratchnet.report.write_report``); ``on_epoch_end(row)``
     is called with each history row after the epoch's checkpoint is written. Raises
     ``NonFiniteLossError`` when the loss diverges, and re-raises KeyboardInterrupt after
-    saying how to resume.
+    saying how to resume. The run directory is claimed (``runfiles.claim``) before anything is
+    read: a second process training into it fails at once.
     """
     with _settings_checked():
         config.validate()
         run_dir = Path(config.out or _default_out(config))
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ValueError(f"the output {run_dir} is a file, not a folder; choose a folder for the run")
+    with claim(run_dir):
+        return _fit(config, run_dir, quiet, report, on_epoch_end)
+
+
+def _fit(config: TrainConfig, run_dir: Path, quiet: bool, report: ReportWriter | None, on_epoch_end) -> RunResult:
+    with _settings_checked():
         if (run_dir / CONFIG).exists():
-            raise ValueError(f"{run_dir} already holds a run; continue it with resume ({run_dir}) "
-                             "or choose another output directory")
+            raise ValueError(f"{run_dir} already holds a run; continue it with `scratchnet train --resume {run_dir}` "
+                             f"(in Python: resume({str(run_dir)!r})) or choose another output directory (--out)")
         config = TrainConfig.from_dict({**config.to_dict(), "out": str(run_dir)})
         session = prepare(config, run_dir, quiet)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -112,13 +122,21 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
     """Continue the run in ``run_dir`` from its checkpoint, up to ``epochs`` (default: its config's).
 
     An interrupted run resumed this way ends with exactly the weights it would have had
-    without the interruption. ``report`` and ``on_epoch_end`` are as for ``fit``.
+    without the interruption; a run killed after its last epoch's checkpoint but before its
+    model and metrics were written is finished. ``report`` and ``on_epoch_end`` are as for ``fit``.
     """
     run_dir = Path(run_dir)
     with _settings_checked():
         if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
             raise ValueError(f"{run_dir} is not a run directory to resume: it needs {CONFIG} and {CHECKPOINT} "
                              "(written by `scratchnet train --out DIR`)")
+    with claim(run_dir):
+        return _resume(run_dir, epochs, quiet, report, on_epoch_end)
+
+
+def _resume(run_dir: Path, epochs: int | None, quiet: bool, report: ReportWriter | None,
+            on_epoch_end) -> RunResult:
+    with _settings_checked():
         values = read_json(run_dir / CONFIG)
         config = TrainConfig.from_dict({**values, "out": str(run_dir), **({"epochs": epochs} if epochs else {})})
         config.validate()
@@ -128,22 +146,27 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, quiet: bool = Fals
                              "epochs already trained. Resume without --epochs, or start a new run with the epochs "
                              "you want")
         state = load_checkpoint(run_dir / CHECKPOINT)
-        if state.stopped_early:
+        if state.stopped_early and is_finished(run_dir):
             raise ValueError(f"{run_dir} stopped early at epoch {state.epoch} (no better validation loss for "
                              f"{config.early_stopping_patience} epochs); there is nothing to resume")
-        if state.epoch >= config.epochs:
+        if state.epoch >= config.epochs and is_finished(run_dir):
             raise ValueError(f"{run_dir} has already trained {state.epoch} of {config.epochs} epochs; "
                              f"pass a larger number of epochs (more than {state.epoch}) to train further")
         session = prepare(config, run_dir, quiet, spec=state.spec)
-    session.model.load_state_dict(state.model)
-    session.optimizer.load_state_dict(state.optimizer)
-    if session.scheduler is not None:
-        session.scheduler.load_state_dict(state.scheduler)
-    if session.ema is not None and state.ema is not None:
-        session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
-    default_generator().bit_generator.state = state.rng
+    try:
+        session.model.load_state_dict(state.model)
+        session.optimizer.load_state_dict(state.optimizer)
+        if session.scheduler is not None:
+            session.scheduler.load_state_dict(state.scheduler)
+        if session.ema is not None and state.ema is not None:
+            session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
+        default_generator().bit_generator.state = state.rng
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+        raise ConfigError(f"{run_dir / CHECKPOINT} is corrupted: it does not fit the run's model and optimizer "
+                          f"({type(err).__name__}: {str(err)[:200]}); resume from a good copy or train anew") from None
     _write_config(run_dir, config)
-    session.say(f"resuming {run_dir} after epoch {state.epoch}")
+    session.say(f"resuming {run_dir} after epoch {state.epoch}" if state.epoch < config.epochs and not
+                state.stopped_early else f"finishing {run_dir}: its {state.epoch} epochs are trained")
     return _run(session, state, report, on_epoch_end)
 
 
@@ -172,12 +195,17 @@ def _run(session: Session, state: TrainingState, report: ReportWriter | None, on
     """The epochs from ``state.epoch + 1`` on, then the test set; Ctrl-C says how to resume."""
     config = session.config
     session.say(describe(session))
+    session.say(str(session.model.summary(session.batches.x.shape[1:], session.batches.batch_size)))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if config.threads and config.threads > cores:
+        print(f"warning: {config.threads} threads on {cores} cores: threads beyond the cores wait for each "
+              f"other and slow training down; use --threads {cores} or leave it out", file=sys.stderr, flush=True)
     # Overflow warnings would only precede checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
             epoch = state.epoch + 1
-            while epoch <= session.config.epochs:
+            while epoch <= session.config.epochs and not state.stopped_early:
                 budgeted = epoch == 1 and config.time_budget is not None
                 row = train_epoch(session, state, epoch, _budget_watch(session) if budgeted else None)
                 if budgeted:
@@ -232,7 +260,7 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         model.load_state_dict(state.best_model)
     elif session.ema is not None:
         model.load_state_dict(session.ema.state)
-    outputs = model_outputs(model, session.x_test, session.preprocess, tta=config.tta)
+    outputs = model_outputs(model, session.x_test, session.preprocess, tta=config.tta, progress=not session.quiet)
     scores = score(session.spec, outputs, session.y_test, ds.classes, session.loss_fn, session.loss_name)
     save_model(run_dir / MODEL, model, session.spec, session.preprocess, ds.classes, ds.image_shape, ds.name,
                extra={"loss": session.loss_name, "best_epoch": state.best_epoch})
@@ -248,19 +276,20 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         "loss": session.loss_name,
         "dataset": ds.name,
         "dataset_note": ds.note,
-        **_recipe_record(config, state),
+        **_recipe_record(config, state, len(session.batches)),
     }
-    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     write_predictions(run_dir, session.y_test, scores, session.test_index)
+    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")  # last: the run is finished
     report_path = report(run_dir, test_images=session.x_test) if report is not None else None
     session.say(summary(metrics, run_dir, report_path))
     return RunResult(run_dir, config, state.history, metrics, model, report_path)
 
 
-def _recipe_record(config: TrainConfig, state: TrainingState) -> dict:
+def _recipe_record(config: TrainConfig, state: TrainingState, steps_per_epoch: int) -> dict:
     """metrics.json's record of the training features a run used: the weights it was scored with,
-    test-time augmentation, the recipe and what a time budget planned."""
-    record = {"weights": "moving average" if config.ema_decay else "trained", "tta": config.tta}
+    test-time augmentation, optimiser steps per epoch, the recipe and what a time budget planned."""
+    record = {"weights": "moving average" if config.ema_decay else "trained", "tta": config.tta,
+              "steps_per_epoch": steps_per_epoch}
     if config.recipe:
         record["recipe"] = config.recipe
     if config.time_budget is not None and state.history:

@@ -14,12 +14,14 @@ const predictionEl = document.getElementById("prediction");
 const errorEl = document.getElementById("error");
 const barsEl = document.getElementById("bars");
 const seenEl = document.getElementById("seen");
+const idleEl = document.getElementById("idle");
 
 let drawing = false;
 let hasInk = false;
 let timer = null;
 let latestRequest = 0; // answers to older requests than this are dropped
 let classNames = []; // from GET /info
+let idleText = ""; // what to do first, shown until the first answer
 
 function clearPad() {
   ctx.fillStyle = "#000";
@@ -97,6 +99,7 @@ function showError(message) {
 
 function showAnswer(answer) {
   errorEl.textContent = "";
+  idleEl.textContent = "";
   predictionEl.textContent = answer.predicted;
   seenEl.src = answer.input;
   drawBars(answer.classes, answer.probabilities, answer.index);
@@ -129,6 +132,7 @@ function drawBars(classes, probabilities, top) {
 function resetAnswer() {
   latestRequest++;
   predictionEl.textContent = "–";
+  idleEl.textContent = idleText;
   errorEl.textContent = "";
   seenEl.removeAttribute("src");
   drawBars(classNames, classNames.map(() => 0), -1);
@@ -139,21 +143,23 @@ document.getElementById("clear").addEventListener("click", () => {
   resetAnswer();
 });
 
-// A photo is sent as it is (full resolution) and shown on the pad, fitted and centred.
-function usePhoto(file) {
+// A photo is sent as it is (full resolution) and shown on the pad, fitted, centred and upright:
+// a phone photo's EXIF orientation is applied, as the server applies it before predicting.
+async function usePhoto(file) {
   if (!file) return;
-  const url = URL.createObjectURL(file);
-  const img = new Image();
-  img.onload = () => {
-    clearPad();
-    const scale = Math.min(pad.width / img.width, pad.height / img.height);
-    const w = img.width * scale;
-    const h = img.height * scale;
-    ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
-    URL.revokeObjectURL(url);
-  };
-  img.src = url;
   predict(file, file.type || "application/octet-stream");
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+  } catch (err) {
+    return; // not an image the browser decodes: the server's answer says what is wrong
+  }
+  clearPad();
+  const scale = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
+  const w = bitmap.width * scale;
+  const h = bitmap.height * scale;
+  ctx.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+  bitmap.close();
 }
 
 fileInput.addEventListener("change", () => usePhoto(fileInput.files[0]));
@@ -168,15 +174,56 @@ dropzone.addEventListener("drop", (event) => {
   usePhoto(event.dataTransfer.files[0]);
 });
 
+// The page speaks of what the model reads: digits for MNIST-like models, else its own classes.
+function describeModel(info) {
+  const [channels, height, width] = info.input_shape;
+  const examples = info.classes.slice(0, 3).join(", ");
+  const title = info.handwriting ? "Draw a digit" : `Show ${info.model} a picture`;
+  document.title = `scratchnet: ${info.handwriting ? "draw a digit" : info.model}`;
+  document.getElementById("title").textContent = title;
+  document.getElementById("seen-title").textContent = `What it saw (${width}×${height})`;
+  document.getElementById("hint").textContent = info.handwriting
+    ? "Draw with the mouse or a finger, or drop a photo of one digit on the pad."
+    : `Drop a photo (${examples}, …) on the pad, or draw one in white on black.`;
+  idleText = info.handwriting
+    ? "Nothing yet: draw a digit on the black pad and the prediction appears here, with all ten probabilities."
+    : `Nothing yet: drop a picture of one of the ${info.classes.length} classes below and the prediction ` +
+      `appears here (the model was trained on ${info.dataset}, ${channels === 1 ? "gray" : "colour"} ` +
+      `${width}×${height} images).`;
+}
+
 async function loadInfo() {
   const modelEl = document.getElementById("model");
   try {
     const info = await (await fetch("info")).json();
     classNames = info.classes;
+    describeModel(info);
     modelEl.textContent = `model: ${info.model} · classes: ${info.classes.join(" ")}`;
     resetAnswer();
   } catch (err) {
     modelEl.textContent = `could not reach the server (${err})`;
+  }
+}
+
+// The network's structure from GET /structure: one row per layer call, nested ones indented.
+async function loadStructure() {
+  const details = document.getElementById("structure");
+  try {
+    const response = await fetch("structure");
+    if (!response.ok) throw new Error((await response.json()).error);
+    const structure = await response.json();
+    const body = details.querySelector("tbody");
+    for (const layer of structure.layers.slice(1)) { // the first row is the model itself
+      const row = body.insertRow();
+      row.insertCell().textContent = layer.layer;
+      row.cells[0].style.paddingLeft = `${layer.depth - 0.5}rem`;
+      row.insertCell().textContent = layer.output_shape.join("×");
+      row.insertCell().textContent = layer.parameters ? layer.parameters.toLocaleString("en") : "";
+    }
+    details.querySelector("summary").textContent +=
+      ` (${structure.total_parameters.toLocaleString("en")} parameters)`;
+  } catch (err) {
+    details.hidden = true; // a model that does not show its layers: nothing to open
   }
 }
 
@@ -186,3 +233,4 @@ ctx.lineJoin = "round";
 ctx.strokeStyle = "#fff";
 clearPad();
 loadInfo();
+loadStructure();

@@ -1,0 +1,78 @@
+"""A command line that forgives: "did you mean" for flags, choices, models and datasets; quiet
+pipes; one exit status per outcome (0 done, 1 failed, 2 usage error, 130 interrupted)."""
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import dataset_dir
+
+from scratchnet import cli
+from scratchnet.cli import main
+
+
+def usage_error(capsys, *argv) -> str:
+    """The one-line error of a command that argparse refuses (exit 2)."""
+    with pytest.raises(SystemExit) as stop:
+        main(list(argv))
+    assert stop.value.code == 2
+    return capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("typed, meant", [("--learning-rate", "--lr"), ("--optimiser", "--optimizer"),
+                                           ("--batchsize", "--batch-size"), ("--val-szie", "--val-size")])
+def test_an_unknown_flag_gets_the_flag_it_resembles(capsys, typed, meant):
+    line = usage_error(capsys, "train", "--dataset", "mnist", typed, "3")
+    assert f"{typed}: did you mean {meant}" in line
+
+
+def test_a_misspelt_command_or_choice_gets_a_suggestion(capsys):
+    assert usage_error(capsys, "trian").endswith("did you mean 'train'?")
+    assert "did you mean 'adam'" in usage_error(capsys, "train", "--optimizer", "adma")
+
+
+@pytest.mark.parametrize("typed, meant", [("cnn3-128-01", "cnn3-128-0.1"), ("CNN3-128-0.25", "cnn3-128-0.25"),
+                                           ("lenet", "lenet5")])
+def test_a_misspelt_model_gets_the_zoo_name(capsys, typed, meant):
+    assert main(["train", "--dataset", "mnist", "--model", typed]) == 2
+    err = capsys.readouterr().err
+    assert f"did you mean {meant!r}" in err
+    if typed == "cnn3-128-01":  # the suggestion leads, before the dropout complaint
+        assert err.startswith("scratchnet train: error: model 'cnn3-128-01': did you mean 'cnn3-128-0.1'?")
+    assert main(["models", "--spec", typed]) == 2 and f"did you mean {meant!r}" in capsys.readouterr().err
+
+
+def test_a_valid_model_is_never_suggested_to_itself():
+    from scratchnet.commands.models import model_error
+
+    assert model_error("mlp2", "something else went wrong") == "something else went wrong"
+
+
+def test_dataset_names_are_case_insensitive_on_the_command_line(tmp_path, capsys):
+    root = dataset_dir("mnist-10k")
+    assert main(["train", "--dataset", "MNIST", "--root", str(root), "--model", "mlp2-8-8", "--epochs", "1",
+                 "--train-subset", "100", "--val-size", "20", "--test-subset", "20", "--batch-size", "40", "--quiet", "--no-report",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert '"dataset": "mnist"' in (tmp_path / "run" / "config.json").read_text()
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first line, as `| head -0` would
+    process = subprocess.run([sys.executable, "-m", "scratchnet", "models"], stdout=writer, stderr=subprocess.PIPE,
+                             text=True, timeout=120)
+    os.close(writer)
+    assert process.returncode == 0 and process.stderr == ""
+
+
+def test_exit_status_is_documented_in_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "exit status: 0 done, 1 the work failed, 2 a usage error" in capsys.readouterr().out
+    assert "2  a usage error" in cli.__doc__
+
+
+def test_an_interrupted_training_says_so_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("scratchnet.commands.train.fit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main(["train", "--dataset", "mnist", "--out", str(tmp_path / "run")]) == 130
+    assert "interrupted" not in capsys.readouterr().err  # the trainer's own message is the only one
