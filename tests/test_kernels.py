@@ -107,6 +107,14 @@ def test_the_numpy_switch_runs_the_reference_path():
         kernels.use("cuda")
 
 
+def test_prepare_compiles_every_kernel_up_front_on_the_numba_path_only():
+    kernels.use("numba")
+    assert kernels.prepare(np.float32) and kernels.prepare(np.float64)
+    assert {("conv_loops", np.dtype(np.float32)), ("batchnorm_loops", np.dtype(np.float64))} <= kernels._READY
+    kernels.use("numpy")
+    assert not kernels.prepare()
+
+
 def test_the_environment_variable_chooses_the_path():
     code = "from scratchnet.nn import kernels; print(kernels.backend())"
     assert run_python(code, SCRATCHNET_KERNELS="numpy") == "numpy"
@@ -128,15 +136,20 @@ def test_kernels_use_the_blas_thread_setting():
         assert kernels.thread_count() == min(2, numba.config.NUMBA_NUM_THREADS)
 
 
+def loading_kernels_raises(monkeypatch, error: Exception) -> None:
+    """Every kernel module load raises ``error`` (as on a machine where Numba cannot compile), from a cold start."""
+    def load(module):
+        raise error
+
+    monkeypatch.setattr(kernels, "_loops", load)
+    monkeypatch.setattr(kernels, "_READY", set())
+    kernels.use("numba")
+
+
 def test_a_machine_where_numba_cannot_compile_falls_back_to_numpy_with_one_warning(monkeypatch):
     from numba.core.errors import LoweringError
 
-    def cannot_compile(module):
-        raise LoweringError("simulated: no LLVM target for this CPU")
-
-    monkeypatch.setattr(kernels, "_loops", cannot_compile)
-    monkeypatch.setattr(kernels, "_READY", set())
-    kernels.use("numba")
+    loading_kernels_raises(monkeypatch, LoweringError("simulated: no LLVM target for this CPU"))
     conv = nn.Conv2d(3, 6, 3, generator=np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
     with warnings.catch_warnings(record=True) as caught:
@@ -153,12 +166,7 @@ def test_a_machine_where_numba_cannot_compile_falls_back_to_numpy_with_one_warni
 
 
 def test_a_bug_in_a_kernel_is_not_mistaken_for_a_machine_that_cannot_compile(monkeypatch):
-    def broken(module):
-        raise ZeroDivisionError("a real bug")
-
-    monkeypatch.setattr(kernels, "_loops", broken)
-    monkeypatch.setattr(kernels, "_READY", set())
-    kernels.use("numba")
+    loading_kernels_raises(monkeypatch, ZeroDivisionError("a real bug"))
     with pytest.raises(ZeroDivisionError):
         nn.Conv2d(3, 6, 3)(np.zeros((1, 3, 5, 5), np.float32))
 
