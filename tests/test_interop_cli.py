@@ -73,6 +73,13 @@ def test_export_safetensors_loads_into_the_same_torch_model(run, capsys):
     assert json.loads(meta["scratchnet_model"])["spec"] == loaded.spec
 
 
+def test_export_never_overwrites_its_source(run, capsys):
+    pytest.importorskip("onnx")
+    assert cli.main(["export", str(run), "--out", str(run / "again.onnx")]) == 0
+    assert cli.main(["export", str(run / "again.onnx")]) == 2
+    assert "would overwrite it; give another file with --out" in capsys.readouterr().err
+
+
 def test_export_without_the_extra_says_what_to_install(run, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert cli.main(["export", str(run), "--out", str(run / "x.onnx")]) == 1
