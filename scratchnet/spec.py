@@ -81,12 +81,21 @@ def load_spec(path: str | Path) -> dict:
         raise ValueError(f"model file {path} must end in .json or .toml (a spec of layers), got {path.suffix!r}")
     if not path.is_file():
         raise ValueError(f"model file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"model file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except MemoryError:
+        raise ValueError(f"model file {path} is too large for the memory free (a spec is a few KB)") from None
     try:
         spec = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ValueError(f"model file {path} is not valid {path.suffix[1:].upper()}: {err}") from None
-    validate_spec(spec, source=str(path))
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as err:
+        raise ValueError(f"model file {path} is not valid {path.suffix[1:].upper()}: "
+                         f"{str(err)[:200] or 'nested too deep'}") from None
+    try:
+        validate_spec(spec, source=str(path))
+    except RecursionError:
+        raise ValueError(f"model file {path}: its layers are nested too deep") from None
     return spec
 
 
@@ -203,8 +212,11 @@ def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
         module = cls(**args)
     except (TypeError, ValueError) as err:
         raise ValueError(f"layer {path} ({cls.__name__}): {err}") from None
-    for name, init in node.get("init", {}).items():
-        _initialise(path, module, name, init)
+    init = node.get("init", {})
+    if not isinstance(init, dict):
+        raise ValueError(f'layer {path}: init must be {{"weight": {{"fn": "kaiming_normal_", ...}}, ...}}, got {init!r}')
+    for name, entry in init.items():
+        _initialise(path, module, name, entry)
     return module
 
 

@@ -18,30 +18,67 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("sklear
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-import common  # noqa: E402  (benchmarks/common.py)
+import isolation  # noqa: E402  (benchmarks/isolation.py)
+import runners  # noqa: E402
+import suite  # noqa: E402
+import workloads  # noqa: E402
 from conftest import dataset_dir  # noqa: E402
 import engine  # noqa: E402
 
 
 def test_gemm_flops_are_counted_per_layer():
     # MLP: 2·(784·256 + 256·128 + 128·10) per sample forward, 3 GEMMs per layer when training.
-    mlp = common.WORKLOADS["mlp-b64"]
-    assert common.forward_gemm_flops(mlp.layers, mlp.input_shape) == 469_504
-    assert common.step_gemm_flops(mlp) == 3 * 469_504
-    assert common.step_gemm_flops(common.WORKLOADS["mlp-infer-b1000"]) == 469_504
+    mlp = workloads.WORKLOADS["mlp-b64"]
+    assert workloads.forward_gemm_flops(mlp.layers, mlp.input_shape) == 469_504
+    assert workloads.step_gemm_flops(mlp) == 3 * 469_504
+    assert workloads.step_gemm_flops(workloads.WORKLOADS["mlp-infer-b1000"]) == 469_504
     # CNN3-512: conv 26·26·(1·9)·32, conv 11·11·(32·9)·64, then 1600·512 and 512·10, times 2.
-    cnn = common.WORKLOADS["cnn3-512-0.1"]
+    cnn = workloads.WORKLOADS["cnn3-512-0.1"]
     expected = 2 * (26 * 26 * 9 * 32 + 11 * 11 * 32 * 9 * 64 + 1600 * 512 + 512 * 10)
-    assert common.forward_gemm_flops(cnn.layers, cnn.input_shape) == expected
+    assert workloads.forward_gemm_flops(cnn.layers, cnn.input_shape) == expected
+
+
+def test_padded_and_residual_workloads_count_their_gemms():
+    # CNN3 with padding=1: 28x28 and 14x14 outputs, and a 64·7·7 = 3136-wide Linear.
+    padded = workloads.WORKLOADS["cnn3-512-0.1-pad1"]
+    expected = 2 * (28 * 28 * 9 * 32 + 14 * 14 * 32 * 9 * 64 + 3136 * 512 + 512 * 10)
+    assert workloads.forward_gemm_flops(padded.layers, padded.input_shape) == expected
+    # A residual block that halves 32x32 to 16x16 and widens 16 -> 32: two 3x3 convs and a 1x1 shortcut.
+    block = (("BasicBlock", 16, 32, 2),)
+    expected = 2 * 16 * 16 * (16 * 9 * 32 + 32 * 9 * 32 + 16 * 32)
+    assert workloads.forward_gemm_flops(block, (16, 32, 32)) == expected
+
+
+@pytest.mark.parametrize("stride, widen", [(1, 1), (2, 2)])
+def test_the_user_written_residual_block_matches_pytorch(stride, widen):
+    import torch
+
+    import scratchnet
+    from scratchnet import nn
+    from residual import basic_block
+
+    scratchnet.manual_seed(0)
+    ours, theirs = basic_block(nn, 4, 4 * widen, stride).double(), basic_block(torch.nn, 4, 4 * widen, stride).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()}, strict=False)
+    x = np.random.default_rng(0).standard_normal((3, 4, 6, 6))
+    g = np.random.default_rng(1).standard_normal((3, 4 * widen, 6 // stride, 6 // stride))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    y_torch = theirs(x_torch)
+    y_torch.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(ours(x), y_torch.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours.backward(g), x_torch.grad.numpy(), rtol=1e-10, atol=1e-10)
+    grads = {name: p.grad for name, p in theirs.named_parameters()}
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad, grads[name].numpy(), rtol=1e-9, atol=1e-10, err_msg=name)
 
 
 def test_workload_survives_json():
-    for workload in common.WORKLOADS.values():
-        assert common.Workload.from_json(json.loads(json.dumps(workload.to_json()))) == workload
+    for workload in workloads.WORKLOADS.values():
+        assert workloads.Workload.from_json(json.loads(json.dumps(workload.to_json()))) == workload
 
 
 def test_engine_workloads_are_the_issue_2_ones():
-    assert [common.WORKLOADS[name].batch for name in engine.ENGINE_WORKLOADS] == [64, 1, 500]
+    assert [workloads.WORKLOADS[name].batch for name in engine.ENGINE_WORKLOADS] == [64, 1, 500]
 
 
 def test_unknown_workload_is_refused_with_the_choices():
@@ -67,13 +104,18 @@ def test_quick_run_reports_every_framework(tmp_path):
     assert "time_to_accuracy" not in report
     rows = {row["name"]: row for row in report["rows"]}
     assert set(rows) == {"mlp-b64", "mlp-infer-b1000"}
-    assert set(rows["mlp-b64"]["results"]) == {"scratchnet", "torch", "sklearn"}
-    assert set(rows["mlp-infer-b1000"]["results"]) == {"scratchnet", "torch"}
+    assert set(rows["mlp-b64"]["results"]) == {"scratchnet", "torch", "torch-mallopt", "sklearn"}
+    assert set(rows["mlp-infer-b1000"]["results"]) == {"scratchnet", "torch", "torch-mallopt"}
+    assert all(len(row["ratio_per_round"]["torch"]) == 1 for row in rows.values())
+    # The measuring processes ran without the OpenBLAS overrides, and say which kernels ran.
+    assert "OPENBLAS_CORETYPE" not in report["environment"] or report["environment"].startswith("removed ")
+    assert report["blas_architecture"] and "kernels" in result.stdout
     for row in rows.values():
         for framework, measured in row["results"].items():
             assert "error" not in measured, (framework, measured)
             assert measured["samples_per_s"] > 0 and measured["peak_rss_mib"] > 0
             assert measured["sgemm_gflops"] > 0 and measured["gemm_fraction"] > 0
+            assert measured["blas_architecture"] in report["blas_architecture"]
 
 
 def test_quick_time_to_accuracy_trains_both_frameworks_on_fashion_mnist(tmp_path):
@@ -97,7 +139,7 @@ def test_time_to_accuracy_without_fashion_mnist_says_so_before_measuring(isolate
                                                                          capsys):
     import performance
 
-    monkeypatch.setattr(common, "SHARED_DATASETS", tmp_path / "nowhere")
+    monkeypatch.setattr(workloads, "SHARED_DATASETS", tmp_path / "nowhere")
     with pytest.raises(SystemExit) as exit_:
         performance.main(["--quick", "--only", "mlp-b1", "--time-to-accuracy"])
     assert exit_.value.code == 2
@@ -107,7 +149,7 @@ def test_time_to_accuracy_without_fashion_mnist_says_so_before_measuring(isolate
 
 
 class RecordingServers:
-    """Stands in for common.Servers: records requests, answers epochs from a script of accuracies."""
+    """Stands in for isolation.Servers: records requests, answers epochs from a script of accuracies."""
 
     def __init__(self, accuracies: dict):
         self.accuracies, self.log, self.epochs = accuracies, [], {name: 0 for name in accuracies}
@@ -126,7 +168,7 @@ class RecordingServers:
 
 def test_time_to_accuracy_alternates_frameworks_epoch_by_epoch():
     servers = RecordingServers({"scratchnet": [0.5, 0.93], "torch": [0.5, 0.6, 0.7]})
-    results = common.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=3)
+    results = suite.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=3)
     assert servers.log == [
         ("scratchnet", "accuracy-start"), ("torch", "accuracy-start"),
         ("scratchnet", "accuracy-epoch"), ("torch", "accuracy-epoch"),
@@ -140,25 +182,25 @@ def test_time_to_accuracy_alternates_frameworks_epoch_by_epoch():
 
 def test_time_to_accuracy_reports_a_framework_error_and_ends_its_run():
     servers = RecordingServers({"scratchnet": [0.5, 0.6], "torch": [None]})
-    results = common.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=2)
+    results = suite.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=2)
     assert results["torch"] == {"error": "boom"}
     assert ("torch", "accuracy-end") in servers.log and results["scratchnet"]["epochs"] == 2
 
 
 def test_a_run_that_fails_after_some_epochs_keeps_them():
     servers = RecordingServers({"scratchnet": [0.5, None], "torch": [0.5, 0.6]})
-    results = common.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=2)
+    results = suite.alternate_epochs(servers, {"kind": "accuracy-start"}, target=0.92, max_epochs=2)
     assert results["scratchnet"]["error"] == "boom"
     assert [h["test_accuracy"] for h in results["scratchnet"]["history"]] == [0.5]
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")  # no training steps here
 def test_accuracy_recipe_anneals_the_same_learning_rates_in_both_frameworks(tmp_path):
-    recipe = common.accuracy_recipe(batch=8, epochs=4)
-    assert common.Workload.from_json(json.loads(json.dumps(recipe.to_json()))) == recipe
-    runners = [common.RUNNERS[name](recipe, tmp_path / "weights.npz", 1) for name in ("scratchnet", "torch")]
+    recipe = workloads.accuracy_recipe(batch=8, epochs=4)
+    assert workloads.Workload.from_json(json.loads(json.dumps(recipe.to_json()))) == recipe
+    models = [runners.RUNNERS[name](recipe, tmp_path / "weights.npz", 1) for name in ("scratchnet", "torch")]
     rates = []
-    for runner in runners:
+    for runner in models:
         lrs = []
         for _ in range(4):
             runner.schedule.step()
@@ -169,11 +211,11 @@ def test_accuracy_recipe_anneals_the_same_learning_rates_in_both_frameworks(tmp_
 
 
 def test_a_failing_time_to_accuracy_run_reports_its_error_and_the_server_goes_on(tmp_path):
-    request = {"kind": "accuracy-start", "workload": common.accuracy_recipe(batch=8, epochs=1).to_json(),
+    request = {"kind": "accuracy-start", "workload": workloads.accuracy_recipe(batch=8, epochs=1).to_json(),
                "threads": 1, "weights": str(tmp_path / "weights.npz"), "max_epochs": 1,
                "data": str(tmp_path / "missing"), "test_data": str(tmp_path / "missing")}
-    with common.Servers() as servers:
-        results = common.alternate_epochs(servers, request, target=0.92, max_epochs=1)
+    with isolation.Servers() as servers:
+        results = suite.alternate_epochs(servers, request, target=0.92, max_epochs=1)
         assert servers.request("scratchnet", {"kind": "accuracy-start", **request}) == {}  # still answering
         servers.request("scratchnet", {"kind": "accuracy-end"})
         assert "send accuracy-start first" in servers.request("scratchnet", {"kind": "accuracy-epoch"})["error"]
@@ -184,10 +226,10 @@ def test_a_failing_time_to_accuracy_run_reports_its_error_and_the_server_goes_on
 
 
 def test_an_epoch_session_ends_quietly_when_its_server_goes_away(tmp_path):
-    request = {"workload": common.accuracy_recipe(batch=8, epochs=1).to_json(), "threads": 1,
+    request = {"workload": workloads.accuracy_recipe(batch=8, epochs=1).to_json(), "threads": 1,
                "weights": str(tmp_path / "weights.npz"), "max_epochs": 1, "data": str(tmp_path / "missing"),
                "test_data": str(tmp_path / "missing")}
-    session = common.EpochSession("scratchnet", request)
+    session = isolation.EpochSession("scratchnet", request)
     session.conn.close()  # as when the server process dies
     session.child.join(timeout=30)
     try:

@@ -1,7 +1,6 @@
 """`scratchnet predict RUN IMAGE...` on PNG, JPEG and IDX files with small saved models."""
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,24 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from builders import CIFAR_CLASSES as CIFAR
+from builders import DIGITS, write_idx, write_linear_model
 from scratchnet import cli
 from scratchnet.data.pictures import prepare_image
-from scratchnet.data import Preprocess
 from scratchnet.data.handwriting import prepare_digit
-from scratchnet.spec import build_model
-from scratchnet.train.modelfile import load_model, save_model
-
-DIGITS = [str(d) for d in range(10)]
-CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def save_linear_model(run_dir: Path, input_shape: tuple[int, int, int], dataset: str, classes: list[str]) -> Path:
-    """A randomly initialised Flatten -> Linear model saved as ``run_dir/model.npz``."""
-    spec = {"layers": [{"type": "Flatten"},
-                       {"type": "Linear", "in_features": int(np.prod(input_shape)), "out_features": len(classes)}]}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_model(run_dir / "model.npz", build_model(spec), spec, Preprocess("scale"), classes, input_shape, dataset)
-    return run_dir
+from scratchnet.train.modelfile import load_model
 
 
 def digit_photo(path: Path) -> Path:
@@ -39,16 +26,11 @@ def digit_photo(path: Path) -> Path:
     return path
 
 
-def write_idx(path: Path, images: np.ndarray, compress: bool) -> Path:
-    header = bytes([0, 0, 8, images.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in images.shape)
-    data = header + images.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(data) if compress else data)
-    return path
-
-
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory) -> Path:
-    return save_linear_model(tmp_path_factory.mktemp("mnist") / "run", (1, 28, 28), "mnist", DIGITS)
+    run = tmp_path_factory.mktemp("mnist") / "run"
+    write_linear_model(run / "model.npz", (1, 28, 28), DIGITS, "mnist", ink_class=None)
+    return run
 
 
 def predict_json(capsys, *args) -> tuple[int, list[dict]]:
@@ -80,8 +62,8 @@ def test_pictures_starting_with_zero_bytes_are_not_taken_for_idx(mnist_run, tmp_
 
 def test_idx_files_raw_and_gzip_get_one_answer_per_image(mnist_run, tmp_path, capsys):
     images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
-    raw = write_idx(tmp_path / "images-idx3-ubyte", images, compress=False)
-    packed = write_idx(tmp_path / "images-idx3-ubyte.gz", images, compress=True)
+    raw = write_idx(tmp_path / "images-idx3-ubyte", images)
+    packed = write_idx(tmp_path / "images-idx3-ubyte.gz", images)
     status, records = predict_json(capsys, mnist_run / "model.npz", raw, packed)
     assert status == 0
     assert [(r["file"], r["index"]) for r in records] == [(str(f), i) for f in (raw, packed) for i in range(3)]
@@ -106,7 +88,7 @@ def test_bad_files_get_their_own_error_and_the_others_an_answer(mnist_run, tmp_p
     notes.write_text("not an image")
     blank = tmp_path / "blank.png"
     Image.new("L", (40, 40), 255).save(blank)
-    small = write_idx(tmp_path / "small-idx3-ubyte", np.zeros((2, 10, 10), np.uint8), compress=False)
+    small = write_idx(tmp_path / "small-idx3-ubyte", np.zeros((2, 10, 10), np.uint8))
     good = digit_photo(tmp_path / "seven.png")
     status, records = predict_json(capsys, mnist_run, notes, tmp_path / "missing.png", blank, small, good)
     assert status == 1
@@ -127,7 +109,7 @@ def test_bad_files_are_reported_on_stderr_in_table_mode(mnist_run, tmp_path, cap
 
 
 def test_colour_models_get_pictures_resized_to_their_input(tmp_path, capsys):
-    run = save_linear_model(tmp_path / "cifar", (3, 32, 32), "cifar-10", CIFAR)
+    run = write_linear_model(tmp_path / "cifar" / "model.npz", (3, 32, 32), CIFAR, "cifar-10", ink_class=None).parent
     photo = tmp_path / "photo.jpg"
     Image.new("RGB", (64, 48), (200, 30, 30)).save(photo)
     status, [record] = predict_json(capsys, run, photo, "--top-k", "10")

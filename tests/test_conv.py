@@ -46,13 +46,13 @@ def test_matches_direct_sum_definition():
 
 
 def test_output_is_channels_last_view_with_nchw_values():
-    conv = Conv2d(3, 4, 3)
+    conv = Conv2d(3, 16, 3)  # 16 filters: the im2col path (up to 8, nn/kernels' direct loops may run)
     x = images((2, 3, 6, 6))
     y = conv(x)
-    assert y.shape == (2, 4, 4, 4) and y.dtype == np.float32
+    assert y.shape == (2, 16, 4, 4) and y.dtype == np.float32
     assert y.transpose(0, 2, 3, 1).flags.c_contiguous  # NHWC memory, NCHW indexing
     # the next layer reads channels-last input as well as C-ordered input
-    nxt = Conv2d(4, 2, 3)
+    nxt = Conv2d(16, 2, 3)
     np.testing.assert_allclose(nxt(y), nxt(np.ascontiguousarray(y)), rtol=1e-6)
 
 

@@ -65,7 +65,7 @@ def test_explore_mnist_subset_marks_constant_pixels_undefined(tmp_path, capsys):
 
 
 def test_explore_draws_colour_images(tmp_path, capsys):
-    from test_data_formats import write_cifar_archive
+    from builders import write_cifar_archive
     write_cifar_archive(tmp_path / "cifar-10-binary.tar.gz", n_per_batch=6)
     assert cli.main(["explore", "cifar-10", "--root", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     assert re.search(r"mean (0\.\d{4}, ){2}0\.\d{4}; std", capsys.readouterr().out)  # one per channel

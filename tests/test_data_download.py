@@ -2,14 +2,20 @@
 import dataclasses
 import hashlib
 import http.server
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from scratchnet import cli, data
+from builders import small_tmpfs
 from scratchnet.data import locate, registry
-from scratchnet.data.download import download
+from scratchnet.data import download as download_module
+from scratchnet.data.download import download, fetch
 from scratchnet.data.idx import write_idx
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -28,10 +34,12 @@ def idx_files(tmp_path, seed=0) -> dict[str, bytes]:
 
 
 class Server:
-    """Serves ``routes[path] = (body, mode)``: mode "ok", or "truncate" (promise more bytes than sent)."""
+    """Serves ``routes[path] = (body, mode)``: mode "ok", "truncate" (promise more bytes than
+    sent), "endless" (``body`` again and again, up to 1024 times, no Content-Length) or "trickle"
+    (one byte of ``body`` every 0.1 s, for at most 15 s)."""
 
     def __init__(self):
-        self.routes, self.hits = {}, []
+        self.routes, self.hits, self.sent = {}, [], 0
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -42,18 +50,37 @@ class Server:
                     return
                 body, mode = server.routes[self.path]
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body) + (1000 if mode == "truncate" else 0)))
+                if mode in ("ok", "truncate"):
+                    self.send_header("Content-Length", str(len(body) + (1000 if mode == "truncate" else 0)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    for piece in server.pieces(body, mode):
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                        server.sent += len(piece)
+                except OSError:
+                    pass  # the client gave up, as it should
                 self.close_connection = True
 
             def log_message(self, *args):
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
         self.thread.start()
+
+    @staticmethod
+    def pieces(body, mode):
+        if mode == "endless":
+            yield from (body for _ in range(1024))
+        elif mode == "trickle":
+            for i in range(150):
+                yield body[i % len(body):i % len(body) + 1]
+                time.sleep(0.1)
+        else:
+            yield body
 
     def serve(self, prefix, files, mode="ok"):
         for name, body in files.items():
@@ -69,10 +96,11 @@ def server():
 
 
 def fake_mnist(monkeypatch, server, files, mirrors):
-    """Point the registry's mnist at ``mirrors`` on the local server, with ``files``' md5 as published."""
+    """Point the registry's mnist at ``mirrors`` on the local server, with ``files``' md5 and size as published."""
     info = dataclasses.replace(
         registry.DATASETS["mnist"],
-        files=tuple(dataclasses.replace(r, md5=hashlib.md5(files[r.name]).hexdigest()) for r in registry.DATASETS["mnist"].files),
+        files=tuple(dataclasses.replace(r, md5=hashlib.md5(files[r.name]).hexdigest(), size=len(files[r.name]))
+                    for r in registry.DATASETS["mnist"].files),
         mirrors=tuple(f"{server.url}{m}" for m in mirrors),
     )
     monkeypatch.setitem(registry.DATASETS, "mnist", info)
@@ -193,3 +221,72 @@ def test_cli_download_fetches_into_root_and_explore_reports_failures(monkeypatch
     assert cli.main(["explore", "mnist", "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "could not download train-images-idx3-ubyte.gz from any mirror" in err and "Looked in:" in err
+
+
+# ---- hostile or broken servers (issue 17, section 4) ---------------------------------------
+
+def test_an_endless_body_stops_at_the_published_size(server, tmp_path):
+    server.serve("/", {"endless": bytes(65536)}, "endless")
+    with pytest.raises(data.DownloadError, match="goes on past the 100000 bytes expected"):
+        fetch(f"{server.url}/endless", tmp_path / "file.gz", registry.RemoteFile("file.gz", "0" * 32, size=100_000),
+              progress=False)
+    assert leftovers(tmp_path) == [] and server.sent < 16 << 20
+
+
+def test_without_a_published_size_the_general_cap_applies(server, tmp_path, monkeypatch):
+    server.serve("/", {"endless": bytes(65536)}, "endless")
+    monkeypatch.setattr(download_module, "MAX_DOWNLOAD_BYTES", 1 << 20)
+    with pytest.raises(data.DownloadError, match=f"goes on past the {1 << 20} bytes expected"):
+        fetch(f"{server.url}/endless", tmp_path / "file.gz", registry.RemoteFile("file.gz", "0" * 32), progress=False)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_trickling_server_meets_the_overall_time_limit(server, tmp_path):
+    server.serve("/", {"trickle": b"x"}, "trickle")
+    started = time.monotonic()
+    with pytest.raises(data.DownloadError, match="too slow"):
+        fetch(f"{server.url}/trickle", tmp_path / "file.gz", registry.RemoteFile("file.gz", "0" * 32),
+              progress=False, timeout=5, time_limit=1.0)
+    assert time.monotonic() - started < 5 and leftovers(tmp_path) == []
+
+
+def test_sigterm_during_a_download_leaves_no_part_file(server, tmp_path):
+    server.serve("/", {"trickle": b"x"}, "trickle")
+    code = ("import sys\nfrom pathlib import Path\nfrom scratchnet.data.download import fetch\n"
+            "from scratchnet.data.registry import RemoteFile\n"
+            "fetch(sys.argv[1], Path(sys.argv[2]), RemoteFile('file.gz', '0' * 32), progress=False)\n")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    process = subprocess.Popen([sys.executable, "-c", code, f"{server.url}/trickle", str(dest / "file.gz")],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):  # wait (at most 20 s) for the temporary file to appear
+            if leftovers(dest):
+                break
+            time.sleep(0.1)
+        assert [name.endswith(".part") for name in leftovers(dest)] == [True]
+        time.sleep(0.3)  # some bytes received
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert status == 128 + signal.SIGTERM and leftovers(dest) == []
+    assert "Traceback" not in process.stderr.read()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # this process's handler was never touched
+
+
+def test_a_download_onto_a_full_disk_leaves_no_part_file(server, tmp_path):
+    server.serve("/", {"big": bytes(1 << 20)})
+    with small_tmpfs(tmp_path / "disk", "256k") as disk:
+        with pytest.raises(data.DownloadError, match="No space left"):
+            fetch(f"{server.url}/big", disk / "big", registry.RemoteFile("big", "0" * 32, size=1 << 20),
+                  progress=False)
+        assert leftovers(disk) == []
+
+
+def test_a_root_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(data.DownloadError, match="is a file, not a folder"):
+        download(registry.DATASETS["mnist"], tmp_path / "f", progress=False)

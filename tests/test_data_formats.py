@@ -1,31 +1,19 @@
 """Reading IDX and CIFAR-10 binary files, real and generated, and every way they can be broken."""
 import gzip
-import io
 import tarfile
 
 import numpy as np
 import pytest
+from builders import IDX_NAMES, write_cifar_archive, write_idx_dataset
 from conftest import dataset_dir
 
 from scratchnet import data
 from scratchnet.data import cifar
 from scratchnet.data.idx import read_idx, read_idx_count, write_idx
 
-IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 pytestmark = pytest.mark.usefixtures("isolated_data_places")
-
-
-def make_idx_dataset(folder, n_train=12, n_test=5, size=(28, 28), gz=True, seed=0):
-    """A small MNIST-shaped dataset of random bytes written as the four IDX files."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = (rng.integers(0, 256, (n_train, *size), dtype=np.uint8), rng.integers(0, 10, n_train, dtype=np.uint8),
-              rng.integers(0, 256, (n_test, *size), dtype=np.uint8), rng.integers(0, 10, n_test, dtype=np.uint8))
-    for name, array in zip(IDX_NAMES, arrays):
-        write_idx(folder / (name + (".gz" if gz else "")), array)
-    return arrays
 
 
 def test_real_fashion_mnist_reads_whole_with_its_classes():
@@ -49,7 +37,7 @@ def test_real_mnist_10k_says_it_is_a_subset(capsys):
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_generated_idx_round_trips_with_any_count(tmp_path, gz):
-    arrays = make_idx_dataset(tmp_path / "d", n_train=7, n_test=3, gz=gz)
+    arrays = write_idx_dataset(tmp_path / "d", n_train=7, n_test=3, gz=gz)
     ds = data.load("kmnist", root=tmp_path / "d", download=False, progress=False)
     np.testing.assert_array_equal(ds.x_train[:, 0], arrays[0])
     np.testing.assert_array_equal(ds.y_test, arrays[3])
@@ -58,7 +46,7 @@ def test_generated_idx_round_trips_with_any_count(tmp_path, gz):
 
 
 def test_local_copy_may_use_dotted_mnist_names(tmp_path):
-    arrays = make_idx_dataset(tmp_path, gz=False)
+    arrays = write_idx_dataset(tmp_path, gz=False)
     for name in IDX_NAMES:
         (tmp_path / name).rename(tmp_path / name.replace("-idx", ".idx"))
     ds = data.load("mnist", root=tmp_path, download=False, progress=False)
@@ -88,7 +76,7 @@ def test_broken_idx_files_are_named_with_their_problem(tmp_path, raw, problem):
 
 
 def test_truncated_gzip_is_reported(tmp_path):
-    make_idx_dataset(tmp_path)
+    write_idx_dataset(tmp_path)
     path = tmp_path / (IDX_NAMES[0] + ".gz")
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(data.DatasetFileError, match="corrupt or truncated gzip"):
@@ -96,44 +84,20 @@ def test_truncated_gzip_is_reported(tmp_path):
 
 
 def test_image_and_label_counts_must_agree(tmp_path):
-    make_idx_dataset(tmp_path)
+    write_idx_dataset(tmp_path)
     write_idx(tmp_path / (IDX_NAMES[1] + ".gz"), np.zeros(11, np.uint8))
     with pytest.raises(data.DatasetFileError, match="12 images but .* has 11 labels"):
         data.load("mnist", root=tmp_path, download=False, progress=False)
 
 
 def test_labels_out_of_range_and_wrong_image_size_are_refused(tmp_path):
-    make_idx_dataset(tmp_path / "a")
+    write_idx_dataset(tmp_path / "a")
     write_idx(tmp_path / "a" / (IDX_NAMES[3] + ".gz"), np.full(5, 10, np.uint8))
     with pytest.raises(data.DatasetFileError, match="label 10 is out of range"):
         data.load("mnist", root=tmp_path / "a", download=False, progress=False)
-    make_idx_dataset(tmp_path / "b", size=(32, 32))
+    write_idx_dataset(tmp_path / "b", size=(32, 32))
     with pytest.raises(data.DatasetFileError, match=r"images are \(1, 32, 32\), but mnist images are \(1, 28, 28\)"):
         data.load("mnist", root=tmp_path / "b", download=False, progress=False)
-
-
-def write_cifar_archive(path, n_per_batch=4, seed=0, drop=(), cut_record=None):
-    """A CIFAR-10 binary tarball in the real layout (cifar-10-batches-bin/*.bin, 3073-byte records)."""
-    rng = np.random.default_rng(seed)
-    batches = {}
-    with tarfile.open(path, "w:gz") as tar:
-        names = (*cifar.TRAIN_FILES, cifar.TEST_FILE, "batches.meta.txt")
-        for name in names:
-            if name in drop:
-                continue
-            if name.endswith(".bin"):
-                labels = rng.integers(0, 10, n_per_batch, dtype=np.uint8)
-                images = rng.integers(0, 256, (n_per_batch, 3, 32, 32), dtype=np.uint8)
-                batches[name] = (images, labels)
-                payload = np.concatenate([labels[:, None], images.reshape(n_per_batch, -1)], axis=1).tobytes()
-                if name == cut_record:
-                    payload = payload[:-10]
-            else:
-                payload = "\n".join(data.DATASETS["cifar-10"].classes).encode()
-            member = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
-            member.size = len(payload)
-            tar.addfile(member, io.BytesIO(payload))
-    return batches
 
 
 def test_cifar_binary_archive_is_read_in_place(tmp_path):

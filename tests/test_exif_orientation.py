@@ -14,7 +14,7 @@ from scratchnet.commands import predict
 from scratchnet.data.handwriting import open_image
 from scratchnet.serve import DigitServer
 from scratchnet.train.modelfile import load_model
-from test_serve import write_tiny_model
+from builders import write_linear_model
 
 ORIENTATION = 0x0112
 ROTATED_90_CW = 6  # "turn the stored pixels 90 degrees clockwise to show them"
@@ -55,7 +55,7 @@ def test_open_image_turns_a_tagged_photo_upright(fmt, tolerance):
 @pytest.fixture(scope="module")
 def digit_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
-    write_tiny_model(run / "model.npz")
+    write_linear_model(run / "model.npz")
     return run
 
 

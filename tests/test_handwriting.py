@@ -174,11 +174,11 @@ def test_open_image_rejects_non_images(tmp_path):
 
 def test_predict_explain_writes_a_figure_of_what_the_network_saw(tmp_path, capsys):
     from scratchnet.cli import main
-    from test_serve import write_tiny_model
+    from builders import write_linear_model
 
     run = tmp_path / "run"
     run.mkdir()
-    write_tiny_model(run / "model.npz")
+    write_linear_model(run / "model.npz")
     photo = tmp_path / "two.jpg"
     draw_two().save(photo)
     blank = tmp_path / "blank.png"

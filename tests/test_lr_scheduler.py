@@ -254,6 +254,7 @@ def test_reduce_lr_on_plateau_state_survives_json():
     (lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=0.1), "needs total_steps, or epochs and steps_per_epoch"),
     (lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10, pct_start=1), "pct_start must be a float"),
     (lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=[0.1], total_steps=10), "expected 2 values for max_lr"),
+    (lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=4, pct_start=0.25), "shorter than 2 steps"),
     (lambda opt: lr_scheduler.ReduceLROnPlateau(opt, factor=1.0), "factor must be a number in (0, 1)"),
     (lambda opt: lr_scheduler.ReduceLROnPlateau(opt, mode="up"), "mode must be 'min' or 'max'"),
 ])

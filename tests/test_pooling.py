@@ -74,7 +74,7 @@ def test_output_shape_uses_floor_and_stride_defaults_to_kernel(pool_class):
 
 @pytest.mark.parametrize("pool_class", [MaxPool2d, AvgPool2d])
 def test_keeps_channels_last_layout_of_conv_output(pool_class):
-    y = Conv2d(2, 4, 3)(tie_free((2, 2, 8, 8)))
+    y = Conv2d(2, 16, 3)(tie_free((2, 2, 8, 8)))  # 16 filters: im2col, whose output is channels-last
     pooled = pool_class(2)(y)
     assert pooled.transpose(0, 2, 3, 1).flags.c_contiguous
     np.testing.assert_array_equal(pooled, pool_class(2)(np.ascontiguousarray(y)))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import gzip
 import json
 import shlex
 from html.parser import HTMLParser
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from builders import write_idx
 from scratchnet import cli
 from scratchnet.commands.train import NOT_SETTINGS
 from scratchnet.data import Preprocess
@@ -26,14 +26,8 @@ from scratchnet.train.modelfile import save_model
 from scratchnet.train.metrics import classification_report
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-FIGURES = ("curves.png", "confusion.png", "mistakes.png", "weights.png")
+FIGURES = ("curves.png", "lr.png", "confusion.png", "mistakes.png", "weights.png")
 N_TEST = 40
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """A gzip IDX file of uint8 ``array`` (MNIST's format)."""
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
 def make_dataset(root: Path, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +38,7 @@ def make_dataset(root: Path, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     y = {split: np.arange(N_TEST) % 10 for split in ("train", "t10k")}
     for split in ("train", "t10k"):
         write_idx(root / f"{split}-images-idx3-ubyte.gz", x[split])
-        write_idx(root / f"{split}-labels-idx1-ubyte.gz", y[split])
+        write_idx(root / f"{split}-labels-idx1-ubyte.gz", y[split].astype(np.uint8))
     return x["t10k"][:, None], y["t10k"]
 
 

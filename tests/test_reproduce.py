@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from builders import write_cifar_folder
 from conftest import dataset_dir
 from scratchnet.cli import main
 from scratchnet.experiments import EXPERIMENTS, compare, procedures, run_experiment
@@ -24,20 +25,6 @@ def no_data_anywhere(tmp_path, monkeypatch):
     monkeypatch.setenv("SCRATCHNET_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr("scratchnet.data.locate.WORKSPACE_DATASETS", tmp_path / "no-workspace")
-
-
-def write_cifar(folder, train_per_batch=130, test=200, seed=0):
-    """Tiny CIFAR-10 in the real binary format: 3073-byte records (label byte, then R, G, B planes)."""
-    rng = np.random.default_rng(seed)
-    batches = folder / "cifar-10" / "cifar-10-batches-bin"
-    batches.mkdir(parents=True)
-    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
-    for name in names:
-        n = test if name == "test_batch.bin" else train_per_batch
-        labels = rng.integers(0, 10, n, dtype=np.uint8)
-        pixels = rng.integers(0, 64, (n, 3072), dtype=np.uint8) + labels[:, None] * 16  # learnable: brightness
-        (batches / name).write_bytes(np.concatenate([labels[:, None], pixels], axis=1).tobytes())
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +107,8 @@ def test_fashion_grid_quick_fills_tables_for_the_models_it_ran(quick_run, capsys
 
 
 def test_cifar_experiments_on_generated_binary_files_and_side_by_side(tmp_path, no_data_anywhere):
-    root = str(write_cifar(tmp_path / "datasets"))
+    write_cifar_folder(tmp_path / "datasets" / "cifar-10", n_per_batch=130, n_test=200)
+    root = str(tmp_path / "datasets")
     run_experiment("cifar-dense10k", tmp_path / "runs" / "cifar-dense10k", quick=True, root=root, quiet=True)
     text = run_experiment("cifar-lenet5", tmp_path / "runs" / "cifar-lenet5", quick=True, root=root, quiet=True)
     rows = {row["key"]: row for row in comparison(tmp_path / "runs" / "cifar-lenet5")["rows"]}

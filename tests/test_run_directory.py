@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import small_tmpfs
 from conftest import dataset_dir
 
 from scratchnet.cli import main
@@ -176,15 +177,8 @@ def test_evaluate_and_report_replace_planted_symlinks_instead_of_writing_through
 @pytest.fixture
 def small_disk(tmp_path):
     """A 3 MB tmpfs mounted for the test (skipped where this user may not mount)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill up here ({mounted.stderr.decode().strip() or 'not root'})")
-    try:
+    with small_tmpfs(tmp_path / "disk", "3m") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
 def fill(disk: Path) -> None:

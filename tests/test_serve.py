@@ -1,74 +1,28 @@
 """The drawing page's server (scratchnet.serve) in-process on 127.0.0.1, and `scratchnet serve`."""
 import base64
-import contextlib
 import http.client
 import io
 import json
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from scratchnet import nn
-from scratchnet.data import Preprocess
+from builders import digit_png, request, serving, write_linear_model
 from scratchnet.serve import DigitServer
-from scratchnet.train.modelfile import load_model, save_model
-
-def write_tiny_model(path, input_shape=(1, 28, 28)):
-    """A Flatten + Linear model file whose class 7 wins for any image with ink."""
-    features = int(np.prod(input_shape))
-    spec = {"layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": features, "out_features": 10}]}
-    model = nn.Sequential(nn.Flatten(), nn.Linear(features, 10))
-    model[1].weight.data[:] = 0
-    model[1].weight.data[7] = 0.01  # logit 7 grows with the ink
-    model[1].bias.data[:] = 0
-    save_model(path, model, spec, Preprocess("scale"), [str(d) for d in range(10)], input_shape, "mnist")
-    return path
-
+from scratchnet.train.modelfile import load_model
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    return load_model(write_tiny_model(tmp_path_factory.mktemp("run") / "model.npz"))
-
-
-@contextlib.contextmanager
-def serving(model, name="tiny", **options):
-    """A DigitServer on an ephemeral port of 127.0.0.1, answering from a background thread."""
-    server = DigitServer(("127.0.0.1", 0), model, model_name=name, log_requests=False, **options)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    return load_model(write_linear_model(tmp_path_factory.mktemp("run") / "model.npz"))
 
 
 @pytest.fixture(scope="module")
 def server(model):
     with serving(model, max_bytes=200_000) as server:
         yield server
-
-
-def request(server, method, path, body=None, headers=None):
-    """(status, headers, body bytes) of one request on a fresh connection."""
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
-    connection.request(method, path, body=body, headers=headers or {})
-    response = connection.getresponse()
-    result = response.status, dict(response.getheaders()), response.read()
-    connection.close()
-    return result
-
-
-def digit_png():
-    image = Image.new("L", (280, 280), 0)
-    ImageDraw.Draw(image).line([(80, 60), (200, 60), (120, 230)], fill=255, width=18)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def check_prediction(answer):
@@ -185,7 +139,7 @@ def test_a_failing_model_gets_500_and_the_server_keeps_running(model):
 
 
 def test_model_without_28x28_inputs_is_refused(tmp_path):
-    rgb = load_model(write_tiny_model(tmp_path / "model.npz", input_shape=(3, 32, 32)))
+    rgb = load_model(write_linear_model(tmp_path / "model.npz", input_shape=(3, 32, 32)))
     with pytest.raises(ValueError, match="1x28x28"):
         DigitServer(("127.0.0.1", 0), rgb, model_name="cifar")
 
@@ -193,7 +147,7 @@ def test_model_without_28x28_inputs_is_refused(tmp_path):
 def test_serve_command_prints_its_address_and_serves(tmp_path):
     run = tmp_path / "my-run"
     run.mkdir()
-    write_tiny_model(run / "model.npz")
+    write_linear_model(run / "model.npz")
     process = subprocess.Popen(
         [sys.executable, "-m", "scratchnet", "serve", str(run), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scratchnet.train.modelfile import load_model
-from test_serve import serving, write_tiny_model
+from builders import serving, write_linear_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -22,7 +22,7 @@ pytestmark = [
 
 @pytest.fixture
 def page_url(tmp_path):
-    with serving(load_model(write_tiny_model(tmp_path / "model.npz"))) as server:
+    with serving(load_model(write_linear_model(tmp_path / "model.npz"))) as server:
         yield server.url
 
 

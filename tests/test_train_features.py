@@ -7,33 +7,15 @@ import types
 
 import numpy as np
 import pytest
-from conftest import dataset_dir
+from test_train_fit import SMALL_CNN, mnist  # the same quick MNIST runs
 
 from scratchnet import nn, optim
 from scratchnet.data import Preprocess
-from scratchnet.train import ConfigError, TrainConfig, budget, fit, load_model, loop, resume, trainer
+from scratchnet.train import ConfigError, TrainConfig, budget, fit, load_model, loop, resume, schedules, trainer
 from scratchnet.train.checkpoint import load_checkpoint
 from scratchnet.train.ema import WeightAverage
 from scratchnet.train.evaluation import model_outputs
 from scratchnet.train.optimizers import param_groups
-
-SMALL_CNN = {"layers": [
-    {"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3},
-    {"type": "BatchNorm2d", "num_features": 4},
-    {"type": "ReLU"},
-    {"type": "MaxPool2d", "kernel_size": 2},
-    {"type": "Flatten"},
-    {"type": "Linear", "in_features": 4 * 13 * 13, "out_features": 10},
-]}
-
-
-def mnist(tmp_path, **settings) -> TrainConfig:
-    """A quick run on 300 real MNIST digits (200 train in 4 batches, 100 validation), 100 test digits."""
-    values = dict(dataset="mnist", root=str(dataset_dir("mnist-10k")), model="mlp2-32-16", epochs=2,
-                  train_subset=300, val_size=100, test_subset=100, batch_size=50, threads=1,
-                  out=str(tmp_path / "run"))
-    return TrainConfig(**{**values, **settings})
-
 
 def test_onecycle_steps_every_batch_and_the_history_records_each_epochs_first_rate(tmp_path):
     result = fit(mnist(tmp_path, optimizer="sgd", momentum=0.9, lr=0.1, schedule="onecycle", epochs=3), quiet=True)
@@ -45,6 +27,9 @@ def test_onecycle_steps_every_batch_and_the_history_records_each_epochs_first_ra
             expected.append(reference.get_last_lr()[0])
         reference.step()
     assert [row["lr"] for row in result.history] == expected
+    replayed = schedules.rates_per_step(result.config, result.metrics["steps_per_epoch"])
+    assert len(replayed) == 12 and replayed[::4] == expected  # what the report's lr.png draws
+    assert schedules.rates_per_step(TrainConfig(schedule="plateau"), 4) is None
 
 
 def test_plateau_schedule_lowers_the_rate_when_validation_stops_improving(tmp_path):
@@ -184,3 +169,20 @@ def test_gradient_clipping_bounds_every_step(tmp_path):
         return math.sqrt(sum(float(np.sum((state[k] - start[k]) ** 2)) for k in start))
     assert moved(clipped) <= 4 * 0.1 * 0.01 * (1 + 1e-5)  # 4 steps of lr × at most the clipped norm
     assert moved(free) > 10 * moved(clipped)
+
+
+def test_the_report_shows_the_augmented_samples_and_the_learning_rate(tmp_path):
+    from scratchnet.report import write_report
+    from scratchnet.report.training_plots import augmented_samples
+
+    config = mnist(tmp_path, augment="affine+erase+mixup", schedule="onecycle", epochs=2)
+    result = fit(config, quiet=True, report=write_report)
+    page = result.report.read_text(encoding="utf-8")
+    assert (tmp_path / "run" / "augmented.png").is_file() and (tmp_path / "run" / "lr.png").is_file()
+    assert "What the network sees" in page and page.count("<img") == 6
+    from scratchnet.data import load
+    images = load("mnist", root=config.root, progress=False).x_test[:4]
+    draws = augmented_samples(images, config)
+    assert len(draws) == 3 and all(d.shape == images.shape and d.dtype == np.uint8 for d in draws)
+    assert not any(np.array_equal(d, images) for d in draws)
+    assert augmented_samples(images, mnist(tmp_path)) == []  # nothing to draw without augmentation

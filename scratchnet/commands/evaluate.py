@@ -25,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    if not 0 <= args.digits <= 10:
+        raise UsageError(f"--digits must be between 0 and 10, got {args.digits}")
     if args.test_subset is not None and args.test_subset < 1:
         raise UsageError(f"--test-subset must be at least 1, got {args.test_subset}")
     try:

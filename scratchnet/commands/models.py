@@ -55,7 +55,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 def summary(name: str, input_shape: tuple[int, int, int], batch_size: int) -> str:
     """The per-layer summary of zoo model (or layer-spec file) ``name`` on ``input_shape``."""
-    from ..train.build import build_model, load_spec
+    from ..spec import build_model, load_spec
 
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")

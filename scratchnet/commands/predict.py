@@ -51,6 +51,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.explain and (args.explain.suffix.lower() != ".png" or not args.explain.parent.is_dir()):
+        raise UsageError(f"--explain {args.explain}: give a .png file in an existing folder")
     try:
         model = load_model(args.run)
     except ValueError as err:
@@ -65,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
             report_failure(path, err, args.json)
             continue
         probabilities = np.asarray(model.predict_proba(images))
+        if not np.isfinite(probabilities).all():
+            failures += 1
+            report_failure(path, ValueError("the model gives probabilities that are not numbers (NaN): its weights "
+                                            "are broken (did its training diverge?)"), args.json)
+            continue
         for index, row in zip(indices, probabilities):
             top = top_classes(row, model.classes, args.top_k)
             print(json_line(path, index, top) if args.json else table(path, index, top), flush=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .usage import UsageError
@@ -25,6 +26,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..serve import DigitServer  # imported here: the CLI imports every command to build --help
+    from ..serve.app import binding_warning
     from ..train.modelfile import load_model
 
     if not 0 <= args.port <= 65535:
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     except OSError as err:  # e.g. the port is taken
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}; try another --port") from None
+    warning = binding_warning(args.host, server.server_address[1])
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     kind = "Drawing" if server.info()["handwriting"] else "Picture"
     print(f"{kind} page for {args.run.name}: {server.url}  ({loaded.dataset} model; Ctrl+C to stop)", flush=True)
     try:

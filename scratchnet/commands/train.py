@@ -52,6 +52,8 @@ def register(subparsers) -> None:
     add(data, "--test-subset", type=int, metavar="N", help="test on N images of the test set (quick runs)")
 
     model = parser.add_argument_group("model and loss")
+    model.add_argument("--recipe", metavar="NAME", default=argparse.SUPPRESS,
+                       help="start from a named recipe's settings (`scratchnet recipes`); other flags override them")
     add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
     add(model, "--loss", choices=LOSS_CHOICES, help=_choices_help(LOSSES, "auto: mse for sigmoid outputs, else ce"))
     add(model, "--init-from", metavar="FILE", help="start from the weights in a .safetensors/.onnx/.npz file "
@@ -189,7 +191,9 @@ def run_train(args: argparse.Namespace) -> int:
         else:
             if "dataset" in settings:
                 settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
-            result = fit(TrainConfig(**settings), quiet=args.quiet, report=_report_writer(args))
+            recipe = settings.pop("recipe", None)
+            config = TrainConfig.from_recipe(recipe, **settings) if recipe else TrainConfig(**settings)
+            result = fit(config, quiet=args.quiet, report=_report_writer(args))
     except (ConfigError, ValueError) as err:
         message = flags.flagged(str(err))
         if str(settings.get("model")) in message:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetFileError
+from .errors import DatasetFileError, file_problem
 
 ARCHIVE = "cifar-10-binary.tar.gz"
 FOLDER = "cifar-10-batches-bin"
@@ -23,27 +23,44 @@ TEST_FILE = "test_batch.bin"
 IMAGE_SHAPE = (3, 32, 32)
 RECORD_BYTES = 1 + 3 * 32 * 32
 NUM_CLASSES = 10
+MAX_BATCH_BYTES = 10_000 * RECORD_BYTES  # the published batch files' size; larger ones are refused unread
 
 
 def _member_bytes(path: Path) -> dict[str, bytes]:
-    """The bytes of each batch file, by base name, from the archive or the extracted folder."""
+    """The bytes of each batch file, by base name, from the archive or the extracted folder;
+    each checked to be a regular file of at most MAX_BATCH_BYTES before it is read."""
     wanted = set(TRAIN_FILES) | {TEST_FILE}
     if path.is_dir():
-        found = {name: (path / name).read_bytes() for name in wanted if (path / name).is_file()}
+        files = {name: path / name for name in wanted if (path / name).is_file()}
+        for name, file in files.items():
+            _check_size(file.stat().st_size, f"{path}:{name}")
+        found = {name: file.read_bytes() for name, file in files.items()}
     else:
+        _check_regular(path)
         try:
             with tarfile.open(path, "r:gz") as tar:
-                found = {
-                    Path(m.name).name: tar.extractfile(m).read()
-                    for m in tar.getmembers()
-                    if m.isfile() and Path(m.name).name in wanted
-                }
+                members = [m for m in tar.getmembers() if m.isfile() and Path(m.name).name in wanted]
+                for member in members:
+                    _check_size(member.size, f"{path}:{member.name}")
+                found = {Path(m.name).name: tar.extractfile(m).read() for m in members}
         except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
             raise DatasetFileError(f"{path}: corrupt or truncated archive ({err}); delete it and download it again") from None
     missing = sorted(wanted - set(found))
     if missing:
         raise DatasetFileError(f"{path}: not CIFAR-10's binary version, missing {', '.join(missing)}")
     return found
+
+
+def _check_regular(path: Path) -> None:
+    problem = file_problem(path)
+    if problem:
+        raise DatasetFileError(f"{path} {problem}; expected {ARCHIVE} or its extracted {FOLDER}")
+
+
+def _check_size(size: int, where: str) -> None:
+    if size > MAX_BATCH_BYTES:
+        raise DatasetFileError(f"{where}: {size} bytes, more than a CIFAR-10 batch file holds "
+                               f"({MAX_BATCH_BYTES}: 10,000 records); the file is corrupt or not CIFAR-10")
 
 
 def _records(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -62,11 +79,14 @@ def _records(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
 def read_cifar10(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test) from the binary archive or its extracted folder."""
     path = Path(path)
-    files = _member_bytes(path)
-    train = [_records(files[name], f"{path}:{name}") for name in TRAIN_FILES]
-    x_test, y_test = _records(files[TEST_FILE], f"{path}:{TEST_FILE}")
-    x_train = np.concatenate([x for x, _ in train])
-    y_train = np.concatenate([y for _, y in train])
+    try:
+        files = _member_bytes(path)
+        train = [_records(files[name], f"{path}:{name}") for name in TRAIN_FILES]
+        x_test, y_test = _records(files[TEST_FILE], f"{path}:{TEST_FILE}")
+        x_train = np.concatenate([x for x, _ in train])
+        y_train = np.concatenate([y for _, y in train])
+    except MemoryError:
+        raise DatasetFileError(f"{path}: too large for the memory free on this computer") from None
     return x_train, y_train, x_test.copy(), y_test
 
 
@@ -76,9 +96,12 @@ def record_counts(path: str | Path) -> tuple[int, int]:
     if path.is_dir():
         sizes = {p.name: p.stat().st_size for p in path.iterdir()}
     else:
+        _check_regular(path)
         try:
             with tarfile.open(path, "r:gz") as tar:
                 sizes = {Path(m.name).name: m.size for m in tar.getmembers() if m.isfile()}
         except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
             raise DatasetFileError(f"{path}: corrupt or truncated archive ({err})") from None
+    for name in (*TRAIN_FILES, TEST_FILE):
+        _check_size(sizes.get(name, 0), f"{path}:{name}")
     return sum(sizes.get(name, 0) for name in TRAIN_FILES) // RECORD_BYTES, sizes.get(TEST_FILE, 0) // RECORD_BYTES

@@ -75,6 +75,8 @@ def read_arrays(info: registry.DatasetInfo, files: tuple[Path, ...]):
                   *read_images_and_labels(files[2], files[3], len(info.classes)))
         image_files = (files[0], files[2])
     for x, path in zip((arrays[0], arrays[2]), image_files):
+        if len(x) == 0:
+            raise DatasetFileError(f"{path}: holds no images; delete it and download {info.name} again")
         if x.shape[1:] != info.image_shape:
             raise DatasetFileError(f"{path}: images are {x.shape[1:]}, but {info.name} images are {info.image_shape}")
     return arrays

@@ -70,10 +70,10 @@ class DigitSteps:
     digit: np.ndarray
 
 
-def open_image(source: str | Path | bytes) -> Image.Image:
+def open_image(source: str | Path | bytes, max_pixels: int | None = None) -> Image.Image:
     """Open and fully decode an image file (path or bytes), turned upright as its EXIF
     Orientation tag says (phone photos); ValueError if it is not an image or has more than
-    MAX_PIXELS pixels.
+    ``max_pixels`` (default MAX_PIXELS) pixels, checked on the header before decoding.
 
     JPEGs are decoded directly at a reduced scale (1/2 to 1/8, never below DRAFT_SIDE px
     on a side): a 12-megapixel phone photo of a digit needs no more, and decodes in a
@@ -85,9 +85,10 @@ def open_image(source: str | Path | bytes) -> Image.Image:
     try:
         image = Image.open(stream)
         image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
-        if image.width * image.height > MAX_PIXELS:
+        max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+        if image.width * image.height > max_pixels:
             raise ValueError(f"{name} is {image.width}x{image.height} pixels, over the limit of "
-                             f"{MAX_PIXELS // 1_000_000} megapixels; use a smaller image")
+                             f"{max_pixels / 1_000_000:g} megapixels; use a smaller image")
         image.load()
         ImageOps.exif_transpose(image, in_place=True)  # phone photos: pixels as shot, plus a tag saying how to turn them
     except BaseException as err:
@@ -97,6 +98,8 @@ def open_image(source: str | Path | bytes) -> Image.Image:
             raise ValueError(f"{name}: no such file") from None
         if isinstance(err, (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError)):
             raise ValueError(f"{name} is not an image Pillow can read (PNG, JPEG, ...): {err}") from None
+        if isinstance(err, MemoryError):
+            raise ValueError(f"{name} is too large to decode in the memory free on this computer") from None
         raise
     return image
 

@@ -7,26 +7,44 @@ naming the file and the problem.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetFileError
+from .errors import DatasetFileError, file_problem
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed if it is gzip (told by its first bytes, not its name)."""
+MAX_EXPANSION = 200  # a gzip may hold at most 200x its size (MNIST's hold ~5x; bombs ~1000x)
+_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def _open_idx(path: Path):
+    """The file's byte stream, decompressing it if it is gzip (told by its first bytes, not
+    its name), and its compressed size (None for a raw file); gzip errors -> DatasetFileError."""
+    problem = file_problem(path)
+    if problem:
+        raise DatasetFileError(f"{path} {problem}; expected an IDX file")
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        return gzip.decompress(raw) if raw[:2] == _GZIP_MAGIC else raw
+        with open(path, "rb") as raw:
+            if raw.read(2) != _GZIP_MAGIC:
+                raw.seek(0)
+                yield raw, None
+                return
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) as stream:
+                yield stream, os.fstat(raw.fileno()).st_size
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DatasetFileError(f"{path}: corrupt or truncated gzip data ({err}); delete it and download it again") from None
+    except MemoryError:
+        raise DatasetFileError(f"{path}: too large for the memory free on this computer") from None
 
 
 def _check_magic(data: bytes, path: Path) -> int:
@@ -49,36 +67,66 @@ def read_header(data: bytes, path: Path) -> tuple[tuple[int, ...], int]:
 
 
 def read_idx(path: str | Path, ndim: int) -> np.ndarray:
-    """A uint8 array with the file's dimensions; ``ndim`` is what the caller expects (1 or 3)."""
+    """A uint8 array with the file's dimensions; ``ndim`` is what the caller expects (1 or 3).
+
+    The header is checked before anything it declares is allocated: against the file's size
+    (raw) or MAX_EXPANSION times it (gzip), and gzip data is decompressed as a stream that
+    stops one byte after the size the header declares.
+    """
     path = Path(path)
-    data = _read_bytes(path)
-    dims, offset = read_header(data, path)
-    if len(dims) != ndim:
-        raise DatasetFileError(f"{path}: has {len(dims)} dimensions {dims}, expected {ndim}")
-    expected = offset + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "has trailing bytes"
-        raise DatasetFileError(
-            f"{path}: {problem}: header says {dims} ({expected} bytes in all) but the file has {len(data)} bytes"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
+    with _open_idx(path) as (stream, packed_size):
+        head = stream.read(4)
+        head += stream.read(4 * _check_magic(head, path))
+        dims, offset = read_header(head, path)
+        if len(dims) != ndim:
+            raise DatasetFileError(f"{path}: has {len(dims)} dimensions {dims}, expected {ndim}")
+        expected = offset + int(np.prod(dims, dtype=object))
+        limit = os.stat(path).st_size if packed_size is None else MAX_EXPANSION * packed_size + _CHUNK
+        if expected > limit:
+            raise DatasetFileError(f"{path}: truncated or corrupt: header says {dims} ({expected} bytes in all) "
+                                   f"but the file {'has' if packed_size is None else 'can hold at most'} {limit} bytes")
+        values = np.empty(expected - offset, dtype=np.uint8)
+        got = offset + _read_into(stream, memoryview(values))
+        extra = len(stream.read(1))
+    if got != expected or extra:
+        problem = "truncated" if got < expected else "has trailing bytes"
+        size = f"{got} bytes" if got < expected else "more bytes"
+        raise DatasetFileError(f"{path}: {problem}: header says {dims} ({expected} bytes in all) but the file has {size}")
+    return values.reshape(dims)
+
+
+def _read_into(stream, view: memoryview) -> int:
+    """Fill ``view`` from ``stream`` in chunks; the number of bytes read (fewer at end of file)."""
+    filled = 0
+    while filled < len(view):
+        n = stream.readinto(view[filled:filled + _CHUNK])
+        if not n:
+            break
+        filled += n
+    return filled
 
 
 def read_idx_count(path: str | Path) -> int:
-    """The number of items (the first dimension) of an IDX file, reading only its first 8 bytes."""
+    """The number of items (the first dimension) of an IDX file, reading only its header and
+    checking the size it declares against the file's (a raw file's size, a gzip's ISIZE trailer:
+    the uncompressed size modulo 2³²), so a header claiming 10⁹ images is caught in a listing."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            gzipped = f.read(2) == _GZIP_MAGIC
-        with (gzip.open if gzipped else open)(path, "rb") as f:
-            head = f.read(8)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-        raise DatasetFileError(f"{path}: corrupt gzip data ({err})") from None
-    if _check_magic(head, path) == 0:
-        return 0
-    if len(head) < 8:
-        raise DatasetFileError(f"{path}: truncated IDX header ({len(head)} bytes)")
-    return int.from_bytes(head[4:8], "big")
+    with _open_idx(path) as (stream, packed_size):
+        head = stream.read(4)
+        if _check_magic(head, path) == 0:
+            return 0
+        dims, _ = read_header(head + stream.read(4 * head[3]), path)
+    declared = 4 + 4 * len(dims) + int(np.prod(dims, dtype=object))
+    if packed_size is None:
+        actual = os.stat(path).st_size
+    else:
+        with open(path, "rb") as raw:
+            raw.seek(-4, os.SEEK_END)
+            actual, declared = int.from_bytes(raw.read(4), "little"), declared % (1 << 32)
+    if actual != declared:
+        raise DatasetFileError(f"{path}: truncated or corrupt: its header says {dims}, which does not match "
+                               "the size of the file; delete it and download it again")
+    return dims[0]
 
 
 def read_images_and_labels(images: Path, labels: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

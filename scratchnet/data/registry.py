@@ -17,13 +17,15 @@ class RemoteFile:
     """One file of a dataset as published: its name on every mirror and its digests.
 
     ``local_names`` are the other names a local copy may have (decompressed, or the
-    extracted folder) and that the readers accept as well.
+    extracted folder) and that the readers accept as well. ``size`` is the published length
+    in bytes where known: a download stops there.
     """
 
     name: str
     md5: str
     sha256: str | None = None
     local_names: tuple[str, ...] = ()
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,13 @@ class DatasetInfo:
     subset_size: int | None = None
 
 
-def _idx_files(md5s: tuple[str, str, str, str]) -> tuple[RemoteFile, ...]:
+def _idx_files(md5s: tuple[str, str, str, str], sizes=(None,) * 4) -> tuple[RemoteFile, ...]:
     names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
     # Decompressed copies are named without ".gz"; MNIST's unzipped files are often "train-images.idx3-ubyte".
     return tuple(
-        RemoteFile(name, md5, local_names=(name[:-3], name[:-3].replace("-idx", ".idx")))
-        for name, md5 in zip(names, md5s)
+        RemoteFile(name, md5, local_names=(name[:-3], name[:-3].replace("-idx", ".idx")), size=size)
+        for name, md5, size in zip(names, md5s, sizes)
     )
 
 
@@ -72,7 +74,8 @@ DATASETS: dict[str, DatasetInfo] = {
             title="MNIST",
             format="idx",
             files=_idx_files(("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-                              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")),
+                              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+                             sizes=(9_912_422, 28_881, 1_648_877, 4_542)),
             mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
                      "https://storage.googleapis.com/cvdf-datasets/mnist/",
                      "http://yann.lecun.com/exdb/mnist/"),

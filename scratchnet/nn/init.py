@@ -5,7 +5,9 @@ fan_in / fan_out of a weight of shape (out, in, *kernel) are ``in * prod(kernel)
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 
@@ -42,15 +44,34 @@ def _fan(a: np.ndarray, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
+_skipping = threading.local()
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Within this block (in this thread) ``uniform_`` and ``normal_`` leave their arrays as they
+    are: layers built here keep the uninitialised ``np.empty`` memory, which the system provides
+    only when written, and draw no float64 random numbers. For weights about to be loaded (the
+    purpose of ``torch.nn.utils.skip_init``)."""
+    previous = getattr(_skipping, "on", False)
+    _skipping.on = True
+    try:
+        yield
+    finally:
+        _skipping.on = previous
+
+
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     arr = _array(tensor)
-    arr[...] = resolve(generator).uniform(a, b, size=arr.shape)
+    if not getattr(_skipping, "on", False):
+        arr[...] = resolve(generator).uniform(a, b, size=arr.shape)
     return tensor
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     arr = _array(tensor)
-    arr[...] = resolve(generator).normal(mean, std, size=arr.shape)
+    if not getattr(_skipping, "on", False):
+        arr[...] = resolve(generator).normal(mean, std, size=arr.shape)
     return tensor
 
 

@@ -33,6 +33,13 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scratchnet-conv")
 
 
+def blas_threads() -> int:
+    """How many threads NumPy's BLAS may use now (1 without threadpoolctl): the engine's one thread setting."""
+    controller = _blas()
+    libs = controller.lib_controllers if controller is not None else []
+    return min(lib.num_threads for lib in libs) if libs else 1
+
+
 def run_blocks(task, blocks: list) -> list:
     """[task(b) for b in blocks], spread over as many Python threads as BLAS may use.
 
@@ -43,12 +50,10 @@ def run_blocks(task, blocks: list) -> list:
     busy machine far better than many small multi-threaded GEMMs. Results come back in
     block order, so sums of per-block results do not depend on the thread count.
     """
-    controller = _blas()
-    libs = controller.lib_controllers if controller is not None else []
-    workers = min([lib.num_threads for lib in libs] + [len(blocks)]) if libs else 1
+    workers = min(blas_threads(), len(blocks))
     if workers <= 1:
         return [task(block) for block in blocks]
-    with controller.limit(limits=1):
+    with _blas().limit(limits=1):
         return list(_executor(workers).map(task, blocks))
 
 

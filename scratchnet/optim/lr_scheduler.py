@@ -339,6 +339,10 @@ class OneCycleLR(LRScheduler):
         self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch)
         if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
             raise ValueError(f"OneCycleLR: pct_start must be a float in [0, 1], got {pct_start!r}")
+        if float(pct_start * self.total_steps) - 1 <= 0:  # torch divides by zero at step 0 here
+            raise ValueError(f"OneCycleLR: the rising phase (pct_start {pct_start} of {self.total_steps} steps) is "
+                             f"shorter than 2 steps; raise pct_start to at least {2 / self.total_steps:.3g} or "
+                             "lay the schedule out over more steps")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy

@@ -1,8 +1,8 @@
 """Figures and the HTML report of a training run.
 
 ``write_report(run_dir)`` reads the files ``scratchnet train`` wrote and adds
-``curves.png``, ``confusion.png``, ``mistakes.png``, ``weights.png`` and the
-self-contained ``report.html``. The figure functions in ``plots`` take plain arrays,
+``curves.png``, ``lr.png``, ``augmented.png`` (when the run augments its images),
+``confusion.png``, ``mistakes.png``, ``weights.png`` and the self-contained ``report.html``. The figure functions in ``plots`` take plain arrays,
 for use in notebooks.
 """
 from __future__ import annotations
@@ -13,16 +13,20 @@ import numpy as np
 
 from ..data import load
 from ..nn import Parameter
+from ..train.config import TrainConfig
 from ..train.modelfile import load_model
+from ..train.schedules import rates_per_step
 from ..version import __version__
 from .html import render_report
 from .plots import first_layer_filters, plot_confusion, plot_curves, plot_filters, plot_mistakes
 from ..train.runfiles import REPORT, RunFiles, read_run, write_text_atomic
+from .training_plots import augmented_samples, plot_augmented, plot_learning_rate
 
 __all__ = ["write_report", "read_run", "RunFiles", "plot_curves", "plot_confusion", "plot_mistakes",
            "plot_filters", "first_layer_filters"]
 
 MAX_UNITS = 64  # first-layer units drawn in weights.png
+AUGMENTED_IMAGES = 8  # test images drawn in augmented.png, each with three augmented versions
 
 
 def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> Path:
@@ -44,6 +48,14 @@ def write_report(run_dir: str | Path, test_images: np.ndarray | None = None) -> 
                                   out / "mistakes.png"),
         "weights": _plot_first_layer(loaded.model, loaded.input_shape, out / "weights.png"),
     }
+    config = TrainConfig.from_dict(run.config)
+    steps = run.metrics.get("steps_per_epoch")
+    per_step = rates_per_step(config, steps) if steps and len(run.history["epoch"]) == config.epochs else None
+    figures["lr"] = plot_learning_rate(run.history, out / "lr.png", per_step, steps)
+    samples = test_images[:AUGMENTED_IMAGES]
+    draws = augmented_samples(samples, config)
+    if draws:
+        figures["augmented"] = plot_augmented(samples, draws, out / "augmented.png", config.augment)
     page = out / REPORT
     batch = run.config.get("batch_size")
     layers = loaded.model.summary(loaded.input_shape, batch if isinstance(batch, int) else 1)

@@ -38,7 +38,8 @@ PAGE = Template("""<!DOCTYPE html>
 </header>
 <section class="headline">$headline</section>
 <section><h2>Setup</h2>$setup</section>
-<section><h2>Training curves</h2>$curves</section>
+<section><h2>Training curves</h2>$curves$lr</section>
+<section><h2>What the network sees</h2>$augmented</section>
 <section><h2>Per-class scores on the test set</h2>$table</section>
 <section><h2>Confusion matrix</h2>$confusion</section>
 <section><h2>Mistakes</h2>$mistakes</section>
@@ -113,6 +114,12 @@ def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], ve
         headline=headline_cards(metrics),
         setup=setup_section(config, metrics, architecture),
         curves=figure(figures["curves"], curves_caption(config, metrics)),
+        lr=figure(figures["lr"], "The learning rate each epoch started with (schedules that step every batch "
+                                 "change it within epochs too)."),
+        augmented=(figure(figures["augmented"], "Test images as stored (first row) and three draws of the "
+                                                "training augmentation, as the network saw its training images.")
+                   if "augmented" in figures else '<p class="note">No augmentation: the network saw the '
+                                                  "training images as stored.</p>"),
         table=per_class_table(metrics),
         confusion=figure(figures["confusion"], "Rows are the true classes, columns the predictions. "
                                                "Right: each row divided by its number of test images."),

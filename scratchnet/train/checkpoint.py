@@ -73,32 +73,90 @@ def save_checkpoint(path: str | Path, state: TrainingState) -> None:
 
 
 def load_checkpoint(path: str | Path) -> TrainingState:
-    """Read a checkpoint written by ``save_checkpoint``, or raise a ValueError saying what the file is."""
+    """Read a checkpoint written by ``save_checkpoint``, or raise a ValueError saying what the
+    file is or which part of it is corrupt (every entry is checked for its type here; the
+    weights' shapes are checked where they are loaded into a model)."""
     arrays = load_npz(path, _EXPECTED)
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry")
-    meta = array_to_json(arrays[META_KEY])
+    try:
+        meta = array_to_json(arrays[META_KEY])
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise ValueError(f"{path} is corrupted: its {META_KEY!r} entry is not JSON ({type(err).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not {_EXPECTED}: its {META_KEY!r} entry does not say format {FORMAT!r}")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    version = meta.get("format_version", 0)
+    if not _is_int(version):
+        raise ValueError(f"{path} is corrupted: its checkpoint format version is {version!r}, not a number")
+    if version > FORMAT_VERSION:
         raise ValueError(f"{path} was written by a newer scratchnet (checkpoint format {meta['format_version']}, "
                          f"this one reads {FORMAT_VERSION}); upgrade scratchnet to resume it")
+    _check_fields(path, meta)
+    try:
+        optimizer = _unpack(meta["optimizer"], arrays)
+    except KeyError as err:
+        raise ValueError(f"{path} is corrupted: the optimizer's array {err} is missing") from None
+    model, best = _prefixed(arrays, "model/"), _prefixed(arrays, "best/")
+    if not model or set(best) != set(model):
+        raise ValueError(f"{path} is corrupted: its model weights ({len(model)} arrays) and best weights "
+                         f"({len(best)} arrays) are missing or do not match")
+    ema = _prefixed(arrays, "ema/") or None
+    for name, weights in (("best", best), ("averaged", ema or model)):
+        if set(weights) != set(model):
+            raise ValueError(f"{path} is corrupted: its {name} weights name other arrays than its model weights")
+        odd = [key for key in model if weights[key].shape != model[key].shape]
+        if odd:
+            raise ValueError(f"{path} is corrupted: its {name} weights {odd[0]} have shape {weights[odd[0]].shape}, "
+                             f"its current ones {model[odd[0]].shape}")
     return TrainingState(
         epoch=meta["epoch"],
         spec=meta["spec"],
-        model=_prefixed(arrays, "model/"),
-        best_model=_prefixed(arrays, "best/"),
-        optimizer=_unpack(meta["optimizer"], arrays),
+        model=model,
+        best_model=best,
+        optimizer=optimizer,
         scheduler=meta["scheduler"],
         rng=meta["rng"],
         history=meta["history"],
         best_epoch=meta["best_epoch"],
-        best_val_loss=meta["best_val_loss"],
+        best_val_loss=float(meta["best_val_loss"]),
         epochs_without_improvement=meta["epochs_without_improvement"],
         stopped_early=meta["stopped_early"],
-        ema=_prefixed(arrays, "ema/") or None,
+        ema=ema,
         ema_updates=meta.get("ema_updates", 0),
     )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_FIELDS = {  # entry -> (test, what it must be)
+    "epoch": (lambda v: _is_int(v) and v >= 0, "a whole number of epochs, 0 or more"),
+    "spec": (lambda v: isinstance(v, dict) and isinstance(v.get("layers"), list), 'a spec {"layers": [...]}'),
+    "history": (lambda v: isinstance(v, list) and all(isinstance(row, dict) for row in v), "a list of rows"),
+    "best_epoch": (lambda v: _is_int(v) and v >= 0, "a whole number, 0 or more"),
+    "best_val_loss": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "epochs_without_improvement": (lambda v: _is_int(v) and v >= 0, "a whole number, 0 or more"),
+    "stopped_early": (lambda v: isinstance(v, bool), "true or false"),
+    "optimizer": (lambda v: isinstance(v, dict), "the optimizer's state"),
+    "scheduler": (lambda v: v is None or isinstance(v, dict), "the schedule's state or null"),
+    "rng": (lambda v: isinstance(v, dict), "the random generator's state"),
+}
+
+
+def _check_fields(path, meta: dict) -> None:
+    """ValueError naming the first entry of the checkpoint's metadata that is missing or of the wrong type."""
+    for key, (test, what) in _FIELDS.items():
+        if key not in meta:
+            raise ValueError(f"{path} is corrupted: its metadata lacks {key!r}; resume from a good copy or train anew")
+        if not test(meta[key]):
+            raise ValueError(f"{path} is corrupted: {key} is {str(meta[key])[:80]!r}, expected {what}; "
+                             "resume from a good copy or train anew")
+    updates = meta.get("ema_updates", 0)
+    if not (_is_int(updates) and updates >= 0):
+        raise ValueError(f"{path} is corrupted: ema_updates is {str(updates)[:80]!r}, expected a whole number")
+    if meta["best_epoch"] > meta["epoch"]:
+        raise ValueError(f"{path} is corrupted: best epoch {meta['best_epoch']} is after epoch {meta['epoch']}")
 
 
 def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -123,7 +181,7 @@ def _unpack(value, arrays: dict[str, np.ndarray]):
     """The inverse of ``_pack`` (dict keys come back as strings, tuples as lists, as after any JSON trip)."""
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
-            return arrays[value["__array__"]]
+            return arrays[str(value["__array__"])]
         return {key: _unpack(item, arrays) for key, item in value.items()}
     if isinstance(value, list):
         return [_unpack(item, arrays) for item in value]

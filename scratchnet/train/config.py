@@ -136,6 +136,13 @@ class TrainConfig:
             values["betas"] = tuple(values["betas"])
         return cls(**values)
 
+    @classmethod
+    def from_recipe(cls, name: str, **overrides) -> "TrainConfig":
+        """The settings of the named recipe (``scratchnet recipes``) with ``overrides`` on top."""
+        from .recipes import recipe_config  # recipes build on this class
+
+        return recipe_config(name, **overrides)
+
     def validate(self) -> None:
         """Raise ValueError naming the first setting that is out of range and what is allowed."""
         _choice("loss", self.loss, LOSS_CHOICES)

@@ -167,4 +167,15 @@ def describe(session: Session) -> str:
     return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.dataset}: "
             f"{len(session.batches.x):,} train / {len(session.y_val):,} validation / {len(session.y_test):,} test "
             f"images; {plural(config.epochs, 'epoch')} of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
-            f"batch {batch}; run directory {session.run_dir}")
+            f"batch {batch}{_extras(config)}; run directory {session.run_dir}")
+
+
+def _extras(config) -> str:
+    """The training features a run uses beyond the basics, for the first line: ", onecycle schedule, ..."."""
+    extras = [f"{config.schedule} schedule" if config.schedule != "none" else "",
+              f"augment {config.augment}" if config.augment != "none" else "",
+              f"EMA {config.ema_decay:g}" if config.ema_decay else "",
+              f"gradients clipped to norm {config.clip_grad_norm:g}" if config.clip_grad_norm else "",
+              "mirror TTA" if config.tta else "",
+              f"recipe {config.recipe}" if config.recipe else ""]
+    return "".join(f", {extra}" for extra in extras if extra)

@@ -24,8 +24,8 @@ import numpy as np
 from .. import nn
 from ..version import __version__
 from ..data import Preprocess
-from ..spec import build_model, is_flat, output_layer_type, spec_of
-from .npzio import array_to_json, json_to_array, load_npz, save_npz
+from ..spec import build_model, is_flat, output_layer_type, spec_of, validate_spec
+from .npzio import array_to_json, json_to_array, load_npz, npz_names, save_npz
 from .runfiles import MODEL
 
 FORMAT = "scratchnet-model"
@@ -113,20 +113,27 @@ def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
         from ..interop.onnx_import import load_with_metadata
         graph, meta = load_with_metadata(path)
         return _loaded(graph, _read_meta(path, json_to_array(meta)))
-    arrays = load_npz(path, _EXPECTED)
+    arrays = load_npz(path, _EXPECTED, names={META_KEY})
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "
-                         f"(it holds {', '.join(sorted(arrays)[:5]) or 'nothing'})")
+                         f"(it holds {', '.join(sorted(npz_names(path))[:5]) or 'nothing'})")
     meta = _read_meta(path, arrays[META_KEY])
     try:
-        model = build_model(meta["spec"], classes=classes)
+        with nn.init.skip_init():  # the weights come from the file: no float64 draws, no pages touched
+            model = build_model(meta["spec"], classes=classes)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
-    state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
+    except MemoryError:
+        raise ValueError(f"{path}: its model is larger than the memory free on this computer") from None
     try:
+        shapes = {STATE_PREFIX + key: value.shape for key, value in (*model.named_parameters(), *model.named_buffers())}
+        arrays = load_npz(path, _EXPECTED, shapes=shapes)  # each entry checked against the spec before reading
+        state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
         model.load_state_dict(state)
     except (KeyError, ValueError) as err:
         raise ValueError(f"{path} is corrupted: its weights do not match its architecture ({err})") from None
+    except MemoryError:
+        raise ValueError(f"{path}: its model is larger than the memory free on this computer") from None
     return _loaded(model, meta)
 
 
@@ -139,16 +146,44 @@ def _loaded(model: nn.Module, meta: dict) -> LoadedModel:
 def _read_meta(path, array: np.ndarray) -> dict:
     try:
         meta = array_to_json(array)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f"{path} is corrupted: its {META_KEY!r} entry is not JSON ({err})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise ValueError(f"{path} is corrupted: its {META_KEY!r} entry is not JSON "
+                         f"({type(err).__name__}: {str(err)[:200]})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not {_EXPECTED}: its {META_KEY!r} entry does not say format {FORMAT!r}")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer scratchnet ({meta.get('scratchnet_version')}, model format "
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{path} is corrupted: its model format version is {version!r}, not a number")
+    if version > FORMAT_VERSION:
+        written_by = meta.get("scratchnet_version") or "an unknown version"
+        raise ValueError(f"{path} was written by a newer scratchnet ({written_by}, model format "
                          f"version {version}); this scratchnet {__version__} reads format version {FORMAT_VERSION}: "
                          "upgrade scratchnet (pip install -U scratchnet)")
     missing = [key for key in ("spec", "preprocess", "classes", "input_shape", "dataset") if key not in meta]
     if missing:
         raise ValueError(f"{path} is corrupted: its metadata lacks {', '.join(missing)}")
-    return meta
+    _check_meta_types(path, meta)
+    return {"extra": {}, **meta, "scratchnet_version": str(meta.get("scratchnet_version") or "unknown")}
+
+
+def _check_meta_types(path, meta: dict) -> None:
+    """ValueError naming the first metadata entry of the wrong type (a hand-edited or hostile file)."""
+    shape = meta["input_shape"]
+    checks = {
+        "classes": isinstance(meta["classes"], list) and bool(meta["classes"])
+        and all(isinstance(c, str) for c in meta["classes"]),
+        "input_shape": isinstance(shape, list) and len(shape) == 3
+        and all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 16 for d in shape),
+        "dataset": isinstance(meta["dataset"], str),
+        "preprocess": isinstance(meta["preprocess"], dict) and isinstance(meta["preprocess"].get("kind"), str),
+        "extra": isinstance(meta.get("extra", {}), dict),
+    }
+    wrong = [key for key, ok in checks.items() if not ok]
+    if wrong:
+        raise ValueError(f"{path} is corrupted: its metadata has {wrong[0]} = {str(meta[wrong[0]])[:100]!r}, "
+                         "which is not what scratchnet writes")
+    try:
+        validate_spec(meta["spec"], source=f"{path} (its spec)")
+        Preprocess.from_dict(meta["preprocess"])
+    except (TypeError, KeyError) as err:
+        raise ValueError(f"{path} is corrupted: bad preprocess metadata ({err})") from None

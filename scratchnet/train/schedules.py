@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from .. import optim
 
 NONE = "none"
@@ -54,8 +56,7 @@ SCHEDULES: dict[str, ScheduleEntry] = {
         "rise linearly from lr/10 over --warmup-epochs, then anneal to --min-lr, every step"),
     "onecycle": ScheduleEntry(
         optim.OneCycleLR, "one-cycle (per step)", ("pct_start",), "step", True,
-        lambda c, opt, plan: optim.OneCycleLR(opt, max_lr=c.lr, total_steps=plan.epochs * plan.steps_per_epoch,
-                                              pct_start=float(c.pct_start), cycle_momentum=_cycles_momentum(c, opt)),
+        lambda c, opt, plan: _one_cycle(opt, plan, c.lr, c.pct_start, _cycles_momentum(c, opt)),
         "rise from lr/25 to --lr over the first --pct-start of the steps, then anneal to lr/250000"),
     "plateau": ScheduleEntry(
         optim.ReduceLROnPlateau, "reduce on plateau of the validation loss", ("gamma", "plateau_patience", "min_lr"),
@@ -76,6 +77,18 @@ def _warmup_cosine(opt: optim.Optimizer, plan: Plan, warmup_epochs: int, min_lr:
     return optim.SequentialLR(opt, pieces, milestones=[warmup] if warmup else [])
 
 
+def _one_cycle(opt: optim.Optimizer, plan: Plan, max_lr: float, pct_start: float, cycle_momentum: bool
+               ) -> optim.OneCycleLR:
+    """OneCycleLR over every step of the plan; a rise shorter than 2 steps (tiny runs) is stretched to 2."""
+    total = plan.epochs * plan.steps_per_epoch
+    if total < 3:
+        raise ValueError(f"the onecycle schedule needs at least 3 optimiser steps, and this run has {total} "
+                         f"({plan.epochs} epochs of {plan.steps_per_epoch} batches); train longer or use another "
+                         "--schedule")
+    return optim.OneCycleLR(opt, max_lr=max_lr, total_steps=total, pct_start=float(max(pct_start, 2 / total)),
+                            cycle_momentum=cycle_momentum)
+
+
 def _cycles_momentum(config, opt: optim.Optimizer) -> bool:
     """One-cycle moves Adam's β₁, and SGD's or RMSprop's momentum when the run uses momentum."""
     return "betas" in opt.defaults or ("momentum" in opt.defaults and config.momentum > 0)
@@ -92,6 +105,26 @@ def make_scheduler(config, optimizer: optim.Optimizer, plan: Plan) -> optim.LRSc
     if config.schedule == NONE:
         return None
     return SCHEDULES[config.schedule].make(config, optimizer, plan)
+
+
+def rates_per_step(config, steps_per_epoch: int) -> list[float] | None:
+    """The learning rate of every optimiser step of a run with ``config`` (``config.epochs`` epochs of
+    ``steps_per_epoch`` steps), replayed on a one-parameter optimiser; None for "none" and for
+    schedules that depend on the validation loss ("plateau")."""
+    when = steps_when(config.schedule)
+    if when not in ("epoch", "step"):
+        return None
+    from ..nn import Parameter  # the replay's stand-in parameter
+    from .optimizers import make_optimizer
+
+    optimizer = make_optimizer(config, [Parameter(np.zeros(1, np.float32))])
+    scheduler = make_scheduler(config, optimizer, Plan(config.epochs, steps_per_epoch))
+    rates = []
+    for step in range(config.epochs * steps_per_epoch):
+        rates.append(optimizer.param_groups[0]["lr"])
+        if when == "step" or (step + 1) % steps_per_epoch == 0:
+            scheduler.step()
+    return rates
 
 
 def steps_when(name: str) -> str | None:

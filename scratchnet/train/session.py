@@ -86,6 +86,9 @@ def prepare(config: TrainConfig, run_dir: Path, quiet: bool, spec: dict | None =
     if unknown:
         raise ValueError(f"class weights name {', '.join(map(repr, unknown))}, not classes of {config.dataset}; "
                          f"its classes are {', '.join(classes)}")
+    if "crop" in config.augment.split("+") and config.crop_padding >= max(info.image_shape[1:]):
+        raise ValueError(f"crop_padding {config.crop_padding} is not smaller than the {info.name} images "
+                         f"({'x'.join(map(str, info.image_shape[1:]))}); shifts of a few pixels (2-4) are usual")
     fresh = spec is None  # resuming passes the checkpoint's spec, and its weights replace the initial ones
     if spec is None and config.model.endswith((".json", ".toml")):
         spec = load_spec(config.model)

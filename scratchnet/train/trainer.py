@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ def fit(config: TrainConfig, *, quiet: bool = False, report: ReportWriter | None
     with _settings_checked():
         config.validate()
         run_dir = Path(config.out or _default_out(config))
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ValueError(f"the output {run_dir} is a file, not a folder; choose a folder for the run")
     with claim(run_dir):
         return _fit(config, run_dir, quiet, report, on_epoch_end)
 
@@ -150,13 +153,17 @@ def _resume(run_dir: Path, epochs: int | None, quiet: bool, report: ReportWriter
             raise ValueError(f"{run_dir} has already trained {state.epoch} of {config.epochs} epochs; "
                              f"pass a larger number of epochs (more than {state.epoch}) to train further")
         session = prepare(config, run_dir, quiet, spec=state.spec)
-    session.model.load_state_dict(state.model)
-    session.optimizer.load_state_dict(state.optimizer)
-    if session.scheduler is not None:
-        session.scheduler.load_state_dict(state.scheduler)
-    if session.ema is not None and state.ema is not None:
-        session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
-    default_generator().bit_generator.state = state.rng
+    try:
+        session.model.load_state_dict(state.model)
+        session.optimizer.load_state_dict(state.optimizer)
+        if session.scheduler is not None:
+            session.scheduler.load_state_dict(state.scheduler)
+        if session.ema is not None and state.ema is not None:
+            session.ema = WeightAverage(session.model, config.ema_decay, state.ema, state.ema_updates)
+        default_generator().bit_generator.state = state.rng
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+        raise ConfigError(f"{run_dir / CHECKPOINT} is corrupted: it does not fit the run's model and optimizer "
+                          f"({type(err).__name__}: {str(err)[:200]}); resume from a good copy or train anew") from None
     _write_config(run_dir, config)
     session.say(f"resuming {run_dir} after epoch {state.epoch}" if state.epoch < config.epochs and not
                 state.stopped_early else f"finishing {run_dir}: its {state.epoch} epochs are trained")
@@ -190,6 +197,10 @@ def _run(session: Session, state: TrainingState, report: ReportWriter | None, on
     session.say(describe(session))
     session.say(str(session.model.summary(session.batches.x.shape[1:], session.batches.batch_size)))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if config.threads and config.threads > cores:
+        print(f"warning: {config.threads} threads on {cores} cores: threads beyond the cores wait for each "
+              f"other and slow training down; use --threads {cores} or leave it out", file=sys.stderr, flush=True)
     # Overflow warnings would only precede checked_loss's clearer message about divergence.
     with threads, np.errstate(over="ignore", invalid="ignore"):
         try:
@@ -265,7 +276,7 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         "loss": session.loss_name,
         "dataset": ds.name,
         "dataset_note": ds.note,
-        **_recipe_record(config, state),
+        **_recipe_record(config, state, len(session.batches)),
     }
     write_predictions(run_dir, session.y_test, scores, session.test_index)
     write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")  # last: the run is finished
@@ -274,10 +285,11 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
     return RunResult(run_dir, config, state.history, metrics, model, report_path)
 
 
-def _recipe_record(config: TrainConfig, state: TrainingState) -> dict:
+def _recipe_record(config: TrainConfig, state: TrainingState, steps_per_epoch: int) -> dict:
     """metrics.json's record of the training features a run used: the weights it was scored with,
-    test-time augmentation, the recipe and what a time budget planned."""
-    record = {"weights": "moving average" if config.ema_decay else "trained", "tta": config.tta}
+    test-time augmentation, optimiser steps per epoch, the recipe and what a time budget planned."""
+    record = {"weights": "moving average" if config.ema_decay else "trained", "tta": config.tta,
+              "steps_per_epoch": steps_per_epoch}
     if config.recipe:
         record["recipe"] = config.recipe
     if config.time_budget is not None and state.history:

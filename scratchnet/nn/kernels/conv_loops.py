@@ -1,0 +1,83 @@
+"""Direct 2-D convolution loops (stride 1), compiled by Numba: where im2col loses.
+
+Why: im2col turns a convolution into one GEMM of (N·Ho·Wo × C·kh·kw)·(C·kh·kw × O). With
+O = 6 or 16 output channels that GEMM is only 6 or 16 columns wide, far too thin for BLAS
+(LeNet-5's 3→6 5×5 convolution ran at 11–14 GFLOP/s in OpenBLAS), and building the patch
+matrix copies every input pixel kh·kw times. These loops read each input plane in place.
+
+The math is the reference's (``scratchnet/nn/conv.py``) with stride 1, over the zero-padded
+input xpad (N, C, Hp, Wp), weight W (O, C, kh, kw) and g = dL/dy (N, O, Ho, Wo):
+
+    y[n, o, i, j]  = b[o] + Σ_{c, p, q} W[o, c, p, q] · xpad[n, c, i + p, j + q]
+    dW[o, c, p, q] = Σ_{n, i, j} g[n, o, i, j] · xpad[n, c, i + p, j + q]
+    dxpad[n, c, i + p, j + q] += Σ_o W[o, c, p, q] · g[n, o, i, j]
+
+The trick that makes the inner loop long and simple: each plane is flattened to Hp·Wp values,
+and the output is computed on the padded grid's width Wp (row i, column j at flat position
+t = i·Wp + j). Then for each kernel offset (p, q) the input pixel of output t is flat position
+t + p·Wp + q, so one offset is one contiguous multiply-add of two runs of about Ho·Wp values,
+which the compiler turns into SIMD instructions. The Wp - Wo columns past the right edge are
+junk the caller never reads (forward) or zeros it wrote (g, backward).
+
+Each kernel loops explicitly over the few dimensions that matter and splits its work over
+threads with ``prange``: over (sample, output channel) planes forward, (sample, input channel)
+planes for dL/dx, (output, input channel) pairs for dL/dW, so no two threads write the same memory.
+"""
+from __future__ import annotations
+
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def conv2d_forward(xpad, weight, bias, wp, out):
+    """out (N, O, Ho·Wp) = bias + the convolution of xpad (N, C, Hp·Wp) with weight (O, C, kh, kw)."""
+    n, channels = xpad.shape[0], xpad.shape[1]
+    filters, _, kh, kw = weight.shape
+    length = out.shape[2] - (kw - 1)  # the last output row's junk columns would read past the plane
+    for task in prange(n * filters):
+        s, o = task // filters, task % filters
+        out[s, o, :] = bias[o]
+        for c in range(channels):
+            for p in range(kh):
+                for q in range(kw):
+                    w, offset = weight[o, c, p, q], p * wp + q
+                    x_run, y_run = xpad[s, c, offset:offset + length], out[s, o, :length]
+                    for t in range(length):
+                        y_run[t] += w * x_run[t]
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def conv2d_backward_input(grad, weight, wp, dxpad):
+    """dxpad (N, C, Hp·Wp) = dL/dxpad, from grad (N, O, Ho·Wp) whose junk columns are zero."""
+    n, channels = dxpad.shape[0], dxpad.shape[1]
+    filters, _, kh, kw = weight.shape
+    length = grad.shape[2] - (kw - 1)
+    for task in prange(n * channels):
+        s, c = task // channels, task % channels
+        dxpad[s, c, :] = 0
+        for o in range(filters):
+            for p in range(kh):
+                for q in range(kw):
+                    w, offset = weight[o, c, p, q], p * wp + q
+                    g_run, dx_run = grad[s, o, :length], dxpad[s, c, offset:offset + length]
+                    for t in range(length):
+                        dx_run[t] += w * g_run[t]
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def conv2d_backward_weight(xpad, grad, wp, dweight):
+    """dweight (O, C, kh, kw), zero on entry, = Σ over samples and pixels of grad · the input window."""
+    n, channels = xpad.shape[0], xpad.shape[1]
+    filters, _, kh, kw = dweight.shape
+    length = grad.shape[2] - (kw - 1)
+    for task in prange(filters * channels):
+        o, c = task // channels, task % channels
+        for p in range(kh):
+            for q in range(kw):
+                offset = p * wp + q
+                total = dweight[o, c, p, q]  # 0, in the weight's dtype
+                for s in range(n):
+                    g_run, x_run = grad[s, o, :length], xpad[s, c, offset:offset + length]
+                    for t in range(length):
+                        total += g_run[t] * x_run[t]
+                dweight[o, c, p, q] = total
