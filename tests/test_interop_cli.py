@@ -5,19 +5,19 @@ import sys
 
 import numpy as np
 import pytest
+from builders import DIGITS
 from conftest import dataset_dir
-from test_cli_predict import write_idx
 from test_zoo import torch_equivalent
 
 import scratchnet
 import scratchnet.onnx
 from scratchnet import cli, zoo
 from scratchnet.data import Preprocess
+from scratchnet.data.idx import write_idx
 from scratchnet.interop import onnx_export, safetensors_io, weights
 from scratchnet.train import TrainConfig, fit
 from scratchnet.train.modelfile import load_model, save_model
 
-DIGITS = [str(d) for d in range(10)]
 
 
 def save_zoo_model(run_dir, name="lenet5", classes=DIGITS, seed=0):
@@ -93,7 +93,7 @@ def test_export_without_the_extra_says_what_to_install(run, monkeypatch, capsys)
 def test_predict_takes_an_exported_onnx_file(run, tmp_path, capsys):
     pytest.importorskip("onnx")
     images = np.random.default_rng(2).integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
-    idx = write_idx(tmp_path / "images-idx3-ubyte", images, compress=False)
+    idx = write_idx(tmp_path / "images-idx3-ubyte", images)
     assert cli.main(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 0
     capsys.readouterr()
     answers = []
@@ -146,6 +146,21 @@ def test_init_from_reads_safetensors_onnx_and_npz_alike(tmp_path):
         for key, value in model.state_dict().items():
             if not key.endswith("num_batches_tracked"):
                 np.testing.assert_array_equal(fresh.state_dict()[key], value, err_msg=f"{path}: {key}")
+
+
+def test_an_npz_member_declaring_a_huge_array_is_listed_never_read(tmp_path):
+    """The declared shape is compared with the model's before any data is read: no 40 GB allocation."""
+    import io
+    import zipfile
+    scratchnet.manual_seed(0)
+    _, model = zoo.build("mlp2")
+    np.savez(tmp_path / "huge.npz", **{k: v for k, v in model.state_dict().items() if k != "5.bias"})
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)})
+    with zipfile.ZipFile(tmp_path / "huge.npz", "a") as archive:
+        archive.writestr("5.bias.npy", header.getvalue() + b"\0" * 16)  # 40 GB declared, 16 bytes held
+    with pytest.raises(weights.WeightsMismatchError, match=r"shape of 5\.bias: \(100000, 100000\) in the file"):
+        weights.init_from(zoo.build("mlp2")[1], tmp_path / "huge.npz")
 
 
 def test_corrupted_safetensors_header_is_refused_before_reading(tmp_path):

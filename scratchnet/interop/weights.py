@@ -1,9 +1,11 @@
 """``--init-from``: start a model from the weights of another file, matching them key by key.
 
-``read_state(path)`` reads a ``state_dict`` from a ``.safetensors`` file (e.g. saved from
-PyTorch with ``safetensors.torch.save_file(model.state_dict(), path)``), an ``.onnx`` file
-(its initializers, named by the exporter: ``scratchnet export`` and ``torch.onnx.export``
-both use the state_dict keys) or a scratchnet ``.npz`` model file (or run directory).
+The weights come from a ``.safetensors`` file (e.g. saved from PyTorch with
+``safetensors.torch.save_file(model.state_dict(), path)``), an ``.onnx`` file (its
+initializers, named by the exporter: ``scratchnet export`` and ``torch.onnx.export`` both use
+the state_dict keys), or a scratchnet ``.npz`` model file, run directory or ``numpy.savez`` of
+a state_dict, read through ``scratchnet.train.npzio`` (the model file's checked reader: the one
+place this package reaches up to ``train``, lazily, for ``train`` calls ``init_from``).
 
 ``init_from(model, path, new_head=False)`` copies them into ``model``. Every key the model
 has and the file lacks, every key the file has and the model lacks, and every shape that
@@ -22,42 +24,50 @@ from .. import nn
 
 OPTIONAL_KEYS = ("num_batches_tracked",)
 SUFFIXES = (".safetensors", ".onnx", ".npz")
-MODEL_STATE_PREFIX = "state/"  # where a scratchnet model file (model.npz) keeps the state_dict
+NPZ_EXPECTED = "weights: a scratchnet model.npz, or an .npz of a state_dict (numpy.savez)"
 
 
 class WeightsMismatchError(ValueError):
     """The file's weights do not fit the model; the message lists every mismatch."""
 
 
-def read_state(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of ``path`` by state_dict key (see the module docstring for the formats)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.npz"
-    if path.suffix not in SUFFIXES:
-        raise ValueError(f"cannot read weights from {path}: expected a {', '.join(SUFFIXES)} file or a run directory")
-    if not path.is_file():
-        raise ValueError(f"weights file {path} does not exist")
-    if path.suffix == ".safetensors":
-        from .safetensors_io import read
-        return read(path)[0]
-    if path.suffix == ".onnx":
-        from .onnx_import import initializers, read_model
-        return initializers(read_model(path), str(path))
-    return _read_npz(path)
+class _Source:
+    """A weights file: the shapes it declares (read without the data) and, for chosen keys, the arrays."""
 
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.npz"
+        if path.suffix not in SUFFIXES:
+            raise ValueError(f"cannot read weights from {path}: expected a {', '.join(SUFFIXES)} file or a run "
+                             "directory")
+        if not path.is_file():
+            raise ValueError(f"weights file {path} does not exist")
+        self.path = path
+        if path.suffix == ".onnx":
+            from .onnx_import import initializers, read_model
+            self._onnx = initializers(read_model(path), str(path))  # each checked against the bytes it holds
+            self.shapes = {key: value.shape for key, value in self._onnx.items()}
+        elif path.suffix == ".safetensors":
+            from .safetensors_io import declared_shapes
+            self.shapes = declared_shapes(path)
+        else:
+            from ..train.modelfile import STATE_PREFIX  # the model file's layout and checked reader
+            from ..train.npzio import npz_shapes
+            shapes = npz_shapes(path, NPZ_EXPECTED)
+            self._prefix = STATE_PREFIX if any(k.startswith(STATE_PREFIX) for k in shapes) else ""
+            self.shapes = {k[len(self._prefix):]: v for k, v in shapes.items() if k.startswith(self._prefix)}
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """A scratchnet model file's ``state/`` arrays, or every array of a plain ``.npz`` (np.savez of a state_dict)."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable NumPy .npz archive (pickled objects are refused): {err}") from None
-    if any(key.startswith(MODEL_STATE_PREFIX) for key in arrays):
-        return {key[len(MODEL_STATE_PREFIX):]: value for key, value in arrays.items()
-                if key.startswith(MODEL_STATE_PREFIX)}
-    return arrays
+    def arrays(self, keys: list[str]) -> dict[str, np.ndarray]:
+        if self.path.suffix == ".onnx":
+            return {key: self._onnx[key] for key in keys}
+        if self.path.suffix == ".safetensors":
+            from .safetensors_io import read_tensors
+            return read_tensors(self.path, keys)
+        from ..train.npzio import load_npz
+        names = {self._prefix + key: self.shapes[key] for key in keys}
+        arrays = load_npz(self.path, NPZ_EXPECTED, names=set(names), shapes=names)
+        return {key[len(self._prefix):]: value for key, value in arrays.items()}
 
 
 def head_keys(model: nn.Module) -> list[str]:
@@ -70,38 +80,38 @@ def head_keys(model: nn.Module) -> list[str]:
 
 
 def init_from(model: nn.Module, path: str | Path, new_head: bool = False) -> str:
-    """Load the weights in ``path`` into ``model``; returns a one-line summary of what was loaded."""
-    state = read_state(path)
-    own = model.state_dict()
+    """Load the weights in ``path`` into ``model``; returns a one-line summary of what was loaded.
+    The file's declared shapes are compared with the model's first: an array is read only when its
+    key and shape match, so nothing a file declares is allocated before it is checked."""
+    source = _Source(path)
+    own = {key: value.shape for key, value in model.state_dict().items()}
     skipped = []
-    if new_head:
-        skipped = [key for key in head_keys(model) if key in state and np.shape(state[key]) != own[key].shape]
-        if skipped:  # the bias follows the weight: a new head is a whole new layer
-            skipped = head_keys(model)
-    problems = _mismatches(own, state, skipped)
+    if new_head and any(key in source.shapes and source.shapes[key] != own[key] for key in head_keys(model)):
+        skipped = head_keys(model)  # the bias follows the weight: a new head is a whole new layer
+    problems = _mismatches(own, source.shapes, skipped)
     if problems:
         hint = "" if new_head else (" If only the last layer differs (another number of classes), add --new-head to "
                                     "start it afresh.")
-        raise WeightsMismatchError(f"the weights in {path} do not fit the model ({len(problems)} mismatches):\n  "
-                                   + "\n  ".join(problems) + "\nIs --model the architecture they were trained "
+        raise WeightsMismatchError(f"the weights in {source.path} do not fit the model ({len(problems)} mismatches):"
+                                   "\n  " + "\n  ".join(problems) + "\nIs --model the architecture they were trained "
                                    "with?" + hint)
-    loaded = {key: value for key, value in state.items() if key in own and key not in skipped}
-    model.load_state_dict({**own, **loaded})
-    summary = f"initialised {len(loaded)} of {len(own)} tensors from {path}"
+    loaded = source.arrays([key for key in source.shapes if key in own and key not in skipped])
+    for key, value in loaded.items():
+        if np.asarray(value).dtype.kind not in "fiub":
+            raise WeightsMismatchError(f"{source.path}: {key} holds {np.asarray(value).dtype} values, not numbers")
+    model.load_state_dict({**model.state_dict(), **loaded})
+    summary = f"initialised {len(loaded)} of {len(own)} tensors from {source.path}"
     return summary + (f"; new head: {', '.join(skipped)} start afresh" if skipped else "")
 
 
-def _mismatches(own: dict, state: dict, skipped: list[str]) -> list[str]:
+def _mismatches(own: dict, declared: dict, skipped: list[str]) -> list[str]:
     problems = []
-    for key, value in own.items():
-        if key in skipped or (key not in state and key.rpartition(".")[2] in OPTIONAL_KEYS):
+    for key, shape in own.items():
+        if key in skipped or (key not in declared and key.rpartition(".")[2] in OPTIONAL_KEYS):
             continue
-        if key not in state:
-            problems.append(f"missing from the file: {key} (the model's is {tuple(value.shape)})")
-        elif np.shape(state[key]) != value.shape:
-            problems.append(f"shape of {key}: {tuple(np.shape(state[key]))} in the file, "
-                            f"{tuple(value.shape)} in the model")
-        elif np.asarray(state[key]).dtype.kind not in "fiu":
-            problems.append(f"{key} holds {np.asarray(state[key]).dtype} values, not numbers")
-    problems += [f"not in the model: {key} {tuple(np.shape(state[key]))}" for key in state if key not in own]
+        if key not in declared:
+            problems.append(f"missing from the file: {key} (the model's is {tuple(shape)})")
+        elif tuple(declared[key]) != tuple(shape):
+            problems.append(f"shape of {key}: {tuple(declared[key])} in the file, {tuple(shape)} in the model")
+    problems += [f"not in the model: {key} {tuple(shape)}" for key, shape in declared.items() if key not in own]
     return problems
