@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..interop import MissingExtraError, onnx_export, safetensors_io
 from ..train.modelfile import load_model
 

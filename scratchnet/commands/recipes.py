@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..train.config import ConfigError, TrainConfig
 from ..train.recipes import RECIPES, Recipe, recipe
 
