@@ -4,8 +4,8 @@ The weights come from a ``.safetensors`` file (e.g. saved from PyTorch with
 ``safetensors.torch.save_file(model.state_dict(), path)``), an ``.onnx`` file (its
 initializers, named by the exporter: ``scratchnet export`` and ``torch.onnx.export`` both use
 the state_dict keys), or a scratchnet ``.npz`` model file, run directory or ``numpy.savez`` of
-a state_dict, read through ``scratchnet.train.npzio`` (the model file's checked reader: the one
-place this package reaches up to ``train``, lazily, for ``train`` calls ``init_from``).
+a state_dict (read with ``npzio``, the model file's checked reader). The formats' readers live
+in ``scratchnet.interop``.
 
 ``init_from(model, path, new_head=False)`` copies them into ``model``. Every key the model
 has and the file lacks, every key the file has and the model lacks, and every shape that
@@ -21,6 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn
+from ..interop.onnx_import import initializers, read_model
+from ..interop.safetensors_io import declared_shapes, read_tensors
+from .modelfile import STATE_PREFIX
+from .npzio import load_npz, npz_shapes
 
 OPTIONAL_KEYS = ("num_batches_tracked",)
 SUFFIXES = (".safetensors", ".onnx", ".npz")
@@ -45,15 +49,11 @@ class _Source:
             raise ValueError(f"weights file {path} does not exist")
         self.path = path
         if path.suffix == ".onnx":
-            from .onnx_import import initializers, read_model
             self._onnx = initializers(read_model(path), str(path))  # each checked against the bytes it holds
             self.shapes = {key: value.shape for key, value in self._onnx.items()}
         elif path.suffix == ".safetensors":
-            from .safetensors_io import declared_shapes
             self.shapes = declared_shapes(path)
         else:
-            from ..train.modelfile import STATE_PREFIX  # the model file's layout and checked reader
-            from ..train.npzio import npz_shapes
             shapes = npz_shapes(path, NPZ_EXPECTED)
             self._prefix = STATE_PREFIX if any(k.startswith(STATE_PREFIX) for k in shapes) else ""
             self.shapes = {k[len(self._prefix):]: v for k, v in shapes.items() if k.startswith(self._prefix)}
@@ -62,9 +62,7 @@ class _Source:
         if self.path.suffix == ".onnx":
             return {key: self._onnx[key] for key in keys}
         if self.path.suffix == ".safetensors":
-            from .safetensors_io import read_tensors
             return read_tensors(self.path, keys)
-        from ..train.npzio import load_npz
         names = {self._prefix + key: self.shapes[key] for key in keys}
         arrays = load_npz(self.path, NPZ_EXPECTED, names=set(names), shapes=names)
         return {key[len(self._prefix):]: value for key, value in arrays.items()}
