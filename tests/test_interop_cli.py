@@ -5,19 +5,20 @@ import sys
 
 import numpy as np
 import pytest
+from builders import DIGITS
 from conftest import dataset_dir
-from scratchnet.data.idx import write_idx
 from test_zoo import torch_equivalent
 
 import scratchnet
 import scratchnet.onnx
 from scratchnet import cli, zoo
 from scratchnet.data import Preprocess
-from scratchnet.interop import onnx_export, safetensors_io, weights
+from scratchnet.data.idx import write_idx
+from scratchnet.interop import onnx_export, safetensors_io
+from scratchnet.train import pretrained
 from scratchnet.train import TrainConfig, fit
 from scratchnet.train.modelfile import load_model, save_model
 
-DIGITS = [str(d) for d in range(10)]
 
 
 def save_zoo_model(run_dir, name="lenet5", classes=DIGITS, seed=0):
@@ -73,6 +74,13 @@ def test_export_safetensors_loads_into_the_same_torch_model(run, capsys):
     assert json.loads(meta["scratchnet_model"])["spec"] == loaded.spec
 
 
+def test_export_never_overwrites_its_source(run, capsys):
+    pytest.importorskip("onnx")
+    assert cli.main(["export", str(run), "--out", str(run / "again.onnx")]) == 0
+    assert cli.main(["export", str(run / "again.onnx")]) == 2
+    assert "would overwrite it; give another file with --out" in capsys.readouterr().err
+
+
 def test_export_without_the_extra_says_what_to_install(run, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert cli.main(["export", str(run), "--out", str(run / "x.onnx")]) == 1
@@ -109,19 +117,19 @@ def test_init_from_lists_every_mismatch_and_new_head_replaces_the_classifier(tmp
     source = save_zoo_model(tmp_path / "five", "lenet5", classes=list("abcde"))
     scratchnet.manual_seed(1)
     _, model = zoo.build("lenet5", (1, 28, 28), num_classes=10)
-    with pytest.raises(weights.WeightsMismatchError) as err:
-        weights.init_from(model, source)
+    with pytest.raises(pretrained.WeightsMismatchError) as err:
+        pretrained.init_from(model, source)
     assert "shape of 11.weight: (5, 84) in the file, (10, 84) in the model" in str(err.value)
     assert "shape of 11.bias: (5,) in the file, (10,) in the model" in str(err.value) and "--new-head" in str(err.value)
     fresh_head = model.state_dict()["11.weight"].copy()
-    summary = weights.init_from(model, source, new_head=True)
+    summary = pretrained.init_from(model, source, new_head=True)
     assert summary.endswith("new head: 11.weight, 11.bias start afresh")
     np.testing.assert_array_equal(model.state_dict()["11.weight"], fresh_head)
     np.testing.assert_array_equal(model.state_dict()["0.weight"], load_model(source).model.state_dict()["0.weight"])
     _, other = zoo.build("mlp2", (1, 28, 28))
-    with pytest.raises(weights.WeightsMismatchError,
+    with pytest.raises(pretrained.WeightsMismatchError,
                        match=r"(?s)missing from the file: 1\.weight.*not in the model: 0\.weight"):
-        weights.init_from(other, source)
+        pretrained.init_from(other, source)
 
 
 def test_init_from_reads_safetensors_onnx_and_npz_alike(tmp_path):
@@ -135,17 +143,32 @@ def test_init_from_reads_safetensors_onnx_and_npz_alike(tmp_path):
     for path in ("w.safetensors", "w.onnx", "w.npz"):
         scratchnet.manual_seed(5)
         _, fresh = zoo.build("cnn3-128-0.1")
-        weights.init_from(fresh, tmp_path / path)
+        pretrained.init_from(fresh, tmp_path / path)
         for key, value in model.state_dict().items():
             if not key.endswith("num_batches_tracked"):
                 np.testing.assert_array_equal(fresh.state_dict()[key], value, err_msg=f"{path}: {key}")
+
+
+def test_an_npz_member_declaring_a_huge_array_is_listed_never_read(tmp_path):
+    """The declared shape is compared with the model's before any data is read: no 40 GB allocation."""
+    import io
+    import zipfile
+    scratchnet.manual_seed(0)
+    _, model = zoo.build("mlp2")
+    np.savez(tmp_path / "huge.npz", **{k: v for k, v in model.state_dict().items() if k != "5.bias"})
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)})
+    with zipfile.ZipFile(tmp_path / "huge.npz", "a") as archive:
+        archive.writestr("5.bias.npy", header.getvalue() + b"\0" * 16)  # 40 GB declared, 16 bytes held
+    with pytest.raises(pretrained.WeightsMismatchError, match=r"shape of 5\.bias: \(100000, 100000\) in the file"):
+        pretrained.init_from(zoo.build("mlp2")[1], tmp_path / "huge.npz")
 
 
 def test_corrupted_safetensors_header_is_refused_before_reading(tmp_path):
     path = tmp_path / "bad.safetensors"
     path.write_bytes((10 ** 12).to_bytes(8, "little") + b"{}")
     with pytest.raises(ValueError, match="declares a 1,000,000,000,000-byte header but holds 2 bytes"):
-        weights.init_from(zoo.build("mlp2")[1], path)
+        pretrained.init_from(zoo.build("mlp2")[1], path)
 
 
 def test_torch_trained_weights_fine_tune_in_scratchnet(tmp_path):

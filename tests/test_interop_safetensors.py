@@ -6,7 +6,8 @@ from test_zoo import torch_equivalent
 
 import scratchnet
 from scratchnet import zoo
-from scratchnet.interop import safetensors_io, weights
+from scratchnet.interop import safetensors_io
+from scratchnet.train import pretrained
 
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch", reason="pip install 'scratchnet[safetensors]'")
@@ -31,7 +32,7 @@ def test_zoo_model_round_trips_through_safetensors_and_torch(name, tmp_path):
         np.testing.assert_allclose(net.eval()(torch.from_numpy(x)).numpy(), expected, rtol=1e-4, atol=1e-5)
     scratchnet.manual_seed(1)
     _, fresh = zoo.build(name, shape)
-    weights.init_from(fresh, path)
+    pretrained.init_from(fresh, path)
     np.testing.assert_array_equal(fresh.eval()(x), expected)
     state, meta = safetensors_io.read(path)
     assert set(state) == set(model.state_dict()) and meta["format"] == "pt"

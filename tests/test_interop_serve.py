@@ -4,7 +4,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from builders import request, serving, write_linear_model as write_tiny_model
+from builders import DIGITS, request, serving, write_linear_model
 
 import scratchnet
 import scratchnet.cli
@@ -20,7 +20,7 @@ def structure(model):
 
 
 def test_structure_lists_each_layer_with_its_output_shape_and_parameters(tmp_path):
-    status, answer = structure(load_model(write_tiny_model(tmp_path / "model.npz")))
+    status, answer = structure(load_model(write_linear_model(tmp_path / "model.npz")))
     assert status == 200 and answer["total_parameters"] == 784 * 10 + 10
     assert [(row["layer"].split("(")[0], row["output_shape"], row["parameters"]) for row in answer["layers"][1:]] == \
         [("Flatten", [784], 0), ("Linear", [10], 7850)]
@@ -31,7 +31,7 @@ def test_structure_of_an_exported_onnx_model(tmp_path, capsys):
     pytest.importorskip("onnx")
     scratchnet.manual_seed(0)
     spec, model = zoo.build("lenet5")
-    save_model(tmp_path / "model.npz", model, spec, Preprocess("scale"), [str(d) for d in range(10)], (1, 28, 28),
+    save_model(tmp_path / "model.npz", model, spec, Preprocess("scale"), DIGITS, (1, 28, 28),
                "mnist")
     assert scratchnet.cli.main(["export", str(tmp_path)]) == 0
     status, answer = structure(load_model(tmp_path / "model.onnx"))
@@ -41,7 +41,7 @@ def test_structure_of_an_exported_onnx_model(tmp_path, capsys):
 
 
 def test_a_model_without_layers_to_show_gets_404(tmp_path):
-    loaded = load_model(write_tiny_model(tmp_path / "model.npz"))
+    loaded = load_model(write_linear_model(tmp_path / "model.npz"))
     opaque = SimpleNamespace(predict_proba=loaded.predict_proba, classes=loaded.classes, input_shape=(1, 28, 28),
                              dataset="mnist")
     status, answer = structure(opaque)

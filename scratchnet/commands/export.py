@@ -38,6 +38,8 @@ def run_export(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     source = args.run / "model.npz" if args.run.is_dir() else args.run
     out = args.out or source.with_suffix(SUFFIXES[args.format])
+    if out.resolve() == source.resolve():
+        raise UsageError(f"exporting {source} to itself would overwrite it; give another file with --out")
     meta = loaded.metadata()
     try:
         if args.format == "onnx":

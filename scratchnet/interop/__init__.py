@@ -5,12 +5,11 @@
 - ``onnx_import``: an ONNX graph -> ``OnnxGraph``, a trainable scratchnet module (one
   importer per ONNX operator, in one registry);
 - ``safetensors_io``: a ``state_dict`` under PyTorch's keys <-> a ``.safetensors`` file;
-- ``weights``: ``--init-from``: starting a model from the weights of a ``.safetensors``,
-  ``.onnx`` or ``.npz`` file, listing every key or shape that does not match.
+- ``onnx_graph`` and ``graph_ops``: the container and the operators an imported graph runs.
 
-This package sits above the engine and the data pipeline and below ``train``: it imports
-``scratchnet.nn`` and ``scratchnet.data`` only. ``onnx``, ``onnxruntime`` and ``safetensors``
-are optional extras, imported on first use through ``require``.
+This package sits above the engine and below ``train``, which uses it for ``--init-from``
+(``scratchnet.train.pretrained``): it imports ``scratchnet.nn`` only. ``onnx``, ``onnxruntime``
+and ``safetensors`` are optional extras, imported on first use through ``require``.
 """
 from __future__ import annotations
 

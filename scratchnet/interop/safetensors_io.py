@@ -48,17 +48,35 @@ def check_header(path: Path) -> None:
                          f"{size - 8:,} bytes after the length")
 
 
-def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """``(state, metadata)`` of a safetensors file: arrays by key, and the string metadata."""
+def _open(path: Path):
+    """``safetensors.safe_open`` on a checked file (the package validates every tensor's byte range)."""
     safetensors = require("safetensors")
-    path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path} does not exist (expected a .safetensors weights file)")
     check_header(path)
+    return safetensors.safe_open(str(path), framework="numpy")
+
+
+def _reading(path: Path, work):
     try:
-        with safetensors.safe_open(str(path), framework="numpy") as f:
-            metadata = dict(f.metadata() or {})
-            state = {key: f.get_tensor(key) for key in f.keys()}
+        with _open(path) as f:
+            return work(f)
+    except (ValueError, OSError):
+        raise
     except Exception as err:  # the package raises SafetensorError for malformed headers and ranges
         raise ValueError(f"{path} is not a valid safetensors file: {err}") from None
-    return state, metadata
+
+
+def declared_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """The shape of each tensor, from the header alone."""
+    return _reading(Path(path), lambda f: {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()})
+
+
+def read_tensors(path: str | Path, keys: list[str]) -> dict[str, np.ndarray]:
+    """The tensors named ``keys``."""
+    return _reading(Path(path), lambda f: {key: f.get_tensor(key) for key in keys})
+
+
+def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``(state, metadata)`` of a safetensors file: arrays by key, and the string metadata."""
+    return _reading(Path(path), lambda f: ({key: f.get_tensor(key) for key in f.keys()}, dict(f.metadata() or {})))

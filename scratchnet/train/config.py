@@ -43,7 +43,7 @@ class TrainConfig:
     ``class_weights`` by class name, e.g. ``{"Sandal": 2}``, and ``label_smoothing``),
     ``"mse"`` or ``"bce"`` (on one-hot targets), or ``"auto"``: ``"mse"`` for models whose
     last layer is a Sigmoid (as cnet's), ``"ce"`` otherwise. ``init_from`` starts the model from
-    the weights of a .safetensors, .onnx or .npz file (``scratchnet.interop.weights``);
+    the weights of a .safetensors, .onnx or .npz file (``scratchnet.train.pretrained``);
     ``new_head`` then starts the last layer afresh when its shape differs (another number of classes).
 
     Optimisation: ``optimizer`` with ``lr``, ``momentum`` (sgd, rmsprop), ``weight_decay``,

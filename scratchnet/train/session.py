@@ -16,7 +16,7 @@ import numpy as np
 from .. import data, nn, optim, zoo
 from ..data.augment import CutMix, MixUp, build_augment
 from ..random import manual_seed
-from ..interop.weights import init_from
+from .pretrained import init_from
 from ..spec import build_model, load_spec
 from .config import TrainConfig
 from .ema import WeightAverage
