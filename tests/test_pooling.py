@@ -91,8 +91,8 @@ def test_pool_errors(pool_class):
     pool = pool_class(3)
     with pytest.raises(ValueError, match="smaller than the 3x3 kernel"):
         pool(tie_free((1, 1, 2, 5)))
-    with pytest.raises(ValueError, match=r"expected input of shape \(N, N, N, N\)"):
-        pool(tie_free((1, 4, 4)))
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, C, H, W\) or \(C, H, W\), got \(4, 4\)"):
+        pool(tie_free((4, 4)))
     with pytest.raises(RuntimeError, match="without a forward pass"):
         pool.backward(tie_free((1, 1, 1, 1)))
     pool(tie_free((1, 1, 6, 6)))

@@ -1,6 +1,6 @@
 """2-D max and average pooling (``torch.nn.MaxPool2d``, ``torch.nn.AvgPool2d``).
 
-Input x (N, C, H, W); window (kh, kw), stride (sh, sw) (default: the kernel size), padding
+Input x (N, C, H, W) or unbatched (C, H, W) (the output then has no batch axis either); window (kh, kw), stride (sh, sw) (default: the kernel size), padding
 (ph, pw) at most half the kernel, dilation (dh, dw) (max pooling only). Output (N, C, Ho, Wo)
 with PyTorch's rule Ho = (H + 2·ph - dh·(kh - 1) - 1) // sh + 1, rounded up instead with
 ``ceil_mode=True`` (a last window that starts in the right padding is dropped). Windows that
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._utils import as_pair, check_grad_output, check_input, check_window_fits, output_size
+from ._utils import as_pair, check_float_dtype, check_grad_output, check_window_fits, output_size
 from .module import Module
 from .parallel import run_blocks, sample_blocks
 
@@ -36,6 +36,21 @@ class _Pool2d(Module):
             raise ValueError(f"{type(self).__name__}: padding {self.padding} must be at most half of "
                              f"kernel_size {self.kernel_size} (as in PyTorch)")
         self._saved_state = None
+        self._unbatched = False
+
+    def forward(self, x: np.ndarray):
+        """x (N, C, H, W) -> (N, C, Ho, Wo); an unbatched (C, H, W) runs as a batch of one."""
+        self._unbatched = isinstance(x, np.ndarray) and x.ndim == 3
+        if not self._unbatched:
+            return self._forward(x)
+        out = self._forward(x[None])
+        return tuple(a[0] for a in out) if isinstance(out, tuple) else out[0]
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """dL/dx of x's shape from dL/dy of y's shape (both without the batch axis if x had none)."""
+        if not self._unbatched:
+            return self._backward(grad_output)
+        return self._backward(np.asarray(grad_output)[None])[0]
 
     def _extents(self) -> tuple[int, int]:
         """The (dilated) window's height and width: dh·(kh - 1) + 1, dw·(kw - 1) + 1."""
@@ -62,7 +77,10 @@ class _Pool2d(Module):
         return (output_size(h, kh, sh, ph, dh, self.ceil_mode), output_size(w, kw, sw, pw, dw, self.ceil_mode))
 
     def _check(self, x: np.ndarray) -> tuple[int, int]:
-        check_input(self, x, (None, None, None, None))
+        if not isinstance(x, np.ndarray) or x.ndim != 4:
+            got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"{self!r}: expected input of shape (N, C, H, W) or (C, H, W), got {got}")
+        check_float_dtype(self, x)
         check_window_fits(self, x, self.kernel_size, self.padding, self.dilation)
         return self._out_hw(x.shape[2], x.shape[3])
 
@@ -110,7 +128,7 @@ class MaxPool2d(_Pool2d):
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
         self.return_indices = bool(return_indices)
 
-    def forward(self, x: np.ndarray):
+    def _forward(self, x: np.ndarray):
         ho, wo = self._check(x)
         eh, sh = self._extents()[0], self.stride[0]
         xpad = self._pad(x, -np.inf)[:, :, : sh * (ho - 1) + eh]  # the rows some window covers
@@ -145,7 +163,7 @@ class MaxPool2d(_Pool2d):
         column = np.arange(wo) * sw + column_offset * dw                           # padded column
         return (row - ph) * x_shape[3] + (column - pw)
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def _backward(self, grad_output: np.ndarray) -> np.ndarray:
         x_shape, col_winner, row_winner = self._saved(self._saved_state)
         self._check_grad(grad_output, x_shape)
         (sh, sw), (eh, ew) = self.stride, self._extents()
@@ -239,7 +257,7 @@ class AvgPool2d(_Pool2d):
         covered[:, :, :padded[0], :padded[1]] = counted
         return sum(self._windows(covered, *self._out_hw(h, w)))[0, 0]
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         ho, wo = self._check(x)
         windows = self._windows(self._pad(x, 0.0), ho, wo)
         y = np.array(next(windows), order="K")
@@ -249,7 +267,7 @@ class AvgPool2d(_Pool2d):
         self._saved_state = x.shape if self.training else None
         return y
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def _backward(self, grad_output: np.ndarray) -> np.ndarray:
         x_shape = self._saved(self._saved_state)
         self._check_grad(grad_output, x_shape)
         dxpad = np.zeros_like(grad_output, shape=(*x_shape[:2], *self._padded_hw(*x_shape[2:])))
