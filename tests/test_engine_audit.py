@@ -41,3 +41,24 @@ def test_maxpool_unbatched_returns_indices_without_batch_axis():
 def test_pooling_rejects_other_ranks_naming_both_layouts():
     with pytest.raises(ValueError, match=r"expected input of shape \(N, C, H, W\) or \(C, H, W\), got \(4, 5\)"):
         nn.AvgPool2d(2)(randn((4, 5), 0))
+
+
+INPLACE = [("ReLU", ()), ("ReLU6", ()), ("LeakyReLU", (0.1,)), ("ELU", (0.5,)), ("SiLU", ()), ("Mish", ()),
+           ("Hardswish", ()), ("Dropout", (0.3,)), ("Dropout2d", (0.3,))]
+
+
+@pytest.mark.parametrize("name,args", INPLACE, ids=lambda v: str(v))
+def test_inplace_argument_is_taken_as_torch_and_leaves_the_input_alone(name, args):
+    """torch code writes nn.ReLU(inplace=True): it runs, with torch's values and gradients."""
+    ours, theirs = getattr(nn, name)(*args, inplace=True), getattr(torch.nn, name)(*args, inplace=True)
+    assert "inplace=True" in repr(ours)
+    if name.startswith("Dropout"):
+        ours.eval(), theirs.eval()
+    x = randn((2, 3, 4, 4), 0) * 4
+    before = x.copy()
+    y = ours(x)
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_allclose(y, theirs(torch.from_numpy(x.copy())).numpy(), rtol=1e-5, atol=1e-6)
+    if not name.startswith("Dropout"):
+        # torch's in-place op would overwrite a leaf tensor; its out-of-place twin gives the same gradients
+        assert_same_step(getattr(nn, name)(*args, inplace=True), getattr(torch.nn, name)(*args), x)

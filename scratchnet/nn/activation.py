@@ -4,6 +4,11 @@ Each takes an array of any shape and returns one of the same shape and dtype; PR
 its negative slope (one, or one per channel). In training
 mode forward saves the one array backward needs (a mask, the input or the output), so
 backward is a couple of NumPy calls; eval-mode forwards keep nothing.
+
+Where torch takes ``inplace`` (ReLU, ReLU6, LeakyReLU, ELU, SiLU, Mish, Hardswish) it is
+accepted so that torch code such as ``nn.ReLU(inplace=True)`` runs unchanged, and shown in the
+repr as torch shows it; the output is always a new array (the caller's array is never
+overwritten, and backward may need it), so the values and gradients are torch's either way.
 """
 from __future__ import annotations
 
@@ -75,11 +80,16 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.copysign(out, x)
 
 
-class ReLU(Module):
-    """max(x, 0); dL/dx = g · [x > 0]."""
+def _inplace_repr(module: Module) -> str:
+    return "inplace=True" if module.inplace else ""
 
-    def __init__(self):
+
+class ReLU(Module):
+    """max(x, 0); dL/dx = g · [x > 0]. ``inplace``: see the module docstring."""
+
+    def __init__(self, inplace: bool = False):
         super().__init__()
+        self.inplace = bool(inplace)
         self._mask = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -93,13 +103,16 @@ class ReLU(Module):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output * self._saved(self._mask)
 
+    extra_repr = _inplace_repr
+
 
 class LeakyReLU(Module):
     """x for x > 0, negative_slope · x otherwise; dL/dx = g · (1 or negative_slope)."""
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = float(negative_slope)
+        self.inplace = bool(inplace)
         self._mask = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -113,15 +126,16 @@ class LeakyReLU(Module):
         return np.where(mask, grad_output, grad_output * self.negative_slope)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class ELU(Module):
     """x for x > 0, α(eˣ - 1) otherwise; dL/dx = g · (1 for x > 0, y + α otherwise)."""
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = float(alpha)
+        self.inplace = bool(inplace)
         self._y = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -139,7 +153,7 @@ class ELU(Module):
         return np.where(y > 0, grad_output, grad_output * (y + self.alpha))
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class Sigmoid(Module):
@@ -318,7 +332,17 @@ class _SavesInput(Module):
         raise NotImplementedError
 
 
-class SiLU(_SavesInput):
+class _SavesInputInplace(_SavesInput):
+    """A _SavesInput activation that takes torch's ``inplace`` (see the module docstring)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = bool(inplace)
+
+    extra_repr = _inplace_repr
+
+
+class SiLU(_SavesInputInplace):
     """x · σ(x) (the swish); dy/dx = σ(x) · (1 + x · (1 - σ(x)))."""
 
     def _apply(self, x):
@@ -329,7 +353,7 @@ class SiLU(_SavesInput):
         return s * (1 + x * (1 - s))
 
 
-class Mish(_SavesInput):
+class Mish(_SavesInputInplace):
     """x · tanh(softplus(x)); dy/dx = t + x · (1 - t²) · σ(x) with t = tanh(softplus(x))."""
 
     def _apply(self, x):
@@ -340,7 +364,7 @@ class Mish(_SavesInput):
         return t + x * (1 - t * t) * sigmoid(x)
 
 
-class Hardswish(_SavesInput):
+class Hardswish(_SavesInputInplace):
     """x · ReLU6(x + 3) / 6: 0 for x ≤ -3, x for x ≥ 3, x (x + 3) / 6 between;
     dy/dx = 0, 1 and x/3 + 1/2 on those ranges (torch's choice at the two kinks)."""
 
@@ -351,7 +375,7 @@ class Hardswish(_SavesInput):
         return np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1)).astype(x.dtype, copy=False)
 
 
-class ReLU6(_SavesInput):
+class ReLU6(_SavesInputInplace):
     """min(max(x, 0), 6); dy/dx = 1 for 0 < x < 6, else 0."""
 
     def _apply(self, x):

@@ -15,14 +15,16 @@ class Dropout(Module):
     Forward:  y = x · m,  m = [u ≥ p] / (1 - p),  u ~ U[0, 1) drawn per element
     Backward: dL/dx = g · m
     The mask is drawn from ``generator`` (default: the library's, see scratchnet.manual_seed)
-    in the input's dtype (float32 or float64).
+    in the input's dtype (float32 or float64). ``inplace`` is accepted so torch code runs
+    unchanged; the output is always a new array (the caller's array is never overwritten).
     """
 
-    def __init__(self, p: float = 0.5, generator: np.random.Generator | None = None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, generator: np.random.Generator | None = None):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout probability p must be in [0, 1), got {p}")
         self.p = float(p)
+        self.inplace = bool(inplace)
         self.generator = generator
         self._mask = None
 
@@ -45,7 +47,7 @@ class Dropout(Module):
         return x.shape
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}" + (", inplace=True" if self.inplace else "")
 
 
 class Dropout2d(Dropout):
