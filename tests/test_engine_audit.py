@@ -62,3 +62,37 @@ def test_inplace_argument_is_taken_as_torch_and_leaves_the_input_alone(name, arg
     if not name.startswith("Dropout"):
         # torch's in-place op would overwrite a leaf tensor; its out-of-place twin gives the same gradients
         assert_same_step(getattr(nn, name)(*args, inplace=True), getattr(torch.nn, name)(*args), x)
+
+
+def tied(lib):
+    """Two layers sharing one weight (weight tying), written as in torch."""
+    class Tied(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = lib.Linear(3, 3, bias=False)
+            self.b = lib.Linear(3, 3, bias=False)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+        def backward(self, grad_output):  # torch never calls it; each layer adds its share to weight.grad
+            return self.a.backward(self.b.backward(grad_output))
+    return Tied()
+
+
+def test_a_tied_parameter_is_listed_once_and_stepped_once_as_in_torch():
+    ours, theirs = tied(nn), tied(torch.nn)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()] == ["a.weight"]
+    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # both keys, as torch
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    from scratchnet import optim
+    step, torch_step = optim.SGD(ours.parameters(), lr=0.1), torch.optim.SGD(theirs.parameters(), lr=0.1)
+    x = randn((4, 3), 0)
+    y = ours(x)
+    ours.backward(np.ones_like(y))
+    theirs(torch.from_numpy(x)).sum().backward()
+    np.testing.assert_allclose(ours.a.weight.grad, theirs.a.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+    step.step(), torch_step.step()
+    np.testing.assert_allclose(ours.a.weight.data, theirs.a.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
