@@ -96,3 +96,11 @@ def test_a_tied_parameter_is_listed_once_and_stepped_once_as_in_torch():
     np.testing.assert_allclose(ours.a.weight.grad, theirs.a.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
     step.step(), torch_step.step()
     np.testing.assert_allclose(ours.a.weight.data, theirs.a.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+
+def test_init_constant_fills_like_torch():
+    ours, theirs = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    assert nn.init.constant_(ours.bias, 0.25) is ours.bias
+    torch.nn.init.constant_(theirs.bias, 0.25)
+    np.testing.assert_array_equal(ours.bias.data, theirs.bias.detach().numpy())

@@ -85,6 +85,12 @@ def ones_(tensor):
     return tensor
 
 
+def constant_(tensor, val: float):
+    """Fill with ``val`` (``torch.nn.init.constant_``, e.g. ``constant_(m.bias, 0)``)."""
+    _array(tensor)[...] = val
+    return tensor
+
+
 def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     fan_in, fan_out = _fans(_array(tensor))
