@@ -104,3 +104,22 @@ def test_init_constant_fills_like_torch():
     assert nn.init.constant_(ours.bias, 0.25) is ours.bias
     torch.nn.init.constant_(theirs.bias, 0.25)
     np.testing.assert_array_equal(ours.bias.data, theirs.bias.detach().numpy())
+
+
+def test_apply_and_named_children_follow_torch():
+    """``model.apply(init_fn)`` (the tutorials' way to initialise) visits modules in torch's order."""
+    def build(lib):
+        return lib.Sequential(lib.Linear(2, 3), lib.Sequential(lib.ReLU(), lib.Linear(3, 1)))
+
+    def visit(lib):
+        seen = []
+        model = build(lib)
+        assert model.apply(lambda m: seen.append(type(m).__name__)) is model
+        return seen, [name for name, _ in model.named_children()]
+    assert visit(nn) == visit(torch.nn)
+
+    def init(m):
+        if isinstance(m, nn.Linear):
+            nn.init.constant_(m.weight, 0.5)
+    model = build(nn).apply(init)
+    assert all(np.all(m.weight.data == 0.5) for m in model.modules() if isinstance(m, nn.Linear))

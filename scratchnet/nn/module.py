@@ -203,6 +203,17 @@ class Module:
     def children(self) -> Iterator["Module"]:
         return iter(self._modules.values())
 
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        return iter(self._modules.items())
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn(module)`` on every submodule, children first, then on this one (``torch.nn.Module.apply``:
+        e.g. ``model.apply(init_weights)``); returns this module."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(name, Parameter) pairs; a Parameter shared by several modules (tied weights) comes once,
         under its first name, as in torch, so an optimiser steps it once and counts agree."""
