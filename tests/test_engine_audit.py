@@ -1,5 +1,7 @@
 """Cases the engine audit found uncovered: each is a finite-difference check in float64 and a
 PyTorch parity test (forward, input gradient, parameter gradients) like the layer tests."""
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +125,16 @@ def test_apply_and_named_children_follow_torch():
             nn.init.constant_(m.weight, 0.5)
     model = build(nn).apply(init)
     assert all(np.all(m.weight.data == 0.5) for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def test_sequential_item_assignment_replaces_the_child_in_place_as_torch():
+    def build(lib):
+        model = lib.Sequential(OrderedDict([("features", lib.Linear(4, 3)), ("head", lib.Linear(3, 2))]))
+        model[-1] = lib.Linear(3, 5)
+        return model
+    ours, theirs = build(nn), build(torch.nn)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == \
+           [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    assert ours.head is ours[1]
+    with pytest.raises(IndexError, match="out of range"):
+        ours[2] = nn.ReLU()

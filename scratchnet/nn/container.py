@@ -92,6 +92,11 @@ class Sequential(_Ordered):
             return Sequential(OrderedDict(items[index]))
         return items[_position(index, len(items), "Sequential")][1]
 
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Replace a child, keeping its name and place (``model[-1] = Linear(512, 10)``, a new head)."""
+        name = list(self._modules)[_position(index, len(self), "Sequential")]
+        self.add_module(name, module)
+
 
 class ModuleList(_Ordered):
     """A list of modules named "0", "1", ... (``torch.nn.ModuleList``); it has no forward of its own."""
