@@ -138,3 +138,12 @@ def test_sequential_item_assignment_replaces_the_child_in_place_as_torch():
     assert ours.head is ours[1]
     with pytest.raises(IndexError, match="out of range"):
         ours[2] = nn.ReLU()
+
+
+def test_load_state_dict_returns_the_missing_and_unexpected_keys_as_torch():
+    ours, theirs = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    state = {"weight": np.ones((2, 2), np.float32), "extra.weight": np.ones(1, np.float32)}
+    missing, unexpected = ours.load_state_dict(state, strict=False)
+    expected = theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
+    assert (missing, unexpected) == (expected.missing_keys, expected.unexpected_keys) == (["bias"], ["extra.weight"])
+    assert tuple(ours.load_state_dict(ours.state_dict())) == ([], [])

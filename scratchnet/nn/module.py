@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -287,8 +287,10 @@ class Module:
                 state[prefix + name] = np.array(b, copy=True)
         return state
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy arrays (NumPy or anything ``np.asarray`` takes, e.g. torch tensors) into this module."""
+    def load_state_dict(self, state: dict, strict: bool = True) -> "IncompatibleKeys":
+        """Copy arrays (NumPy or anything ``np.asarray`` takes, e.g. torch tensors) into this module.
+
+        Returns (missing_keys, unexpected_keys) as torch does (both empty when ``strict``)."""
         own = OrderedDict()
         for mod_name, mod in self.named_modules():
             prefix = f"{mod_name}." if mod_name else ""
@@ -314,6 +316,7 @@ class Module:
                     f"shape {target.shape}; the architectures differ"
                 )
             np.copyto(target, value, casting="unsafe")
+        return IncompatibleKeys(missing, unexpected)
 
     # -- printing -----------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -328,6 +331,12 @@ class Module:
             child_repr = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {child_repr}")
         return "\n".join(lines) + "\n)"
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` did not match: this model's keys absent from the state, and the state's extra keys."""
+    missing_keys: list
+    unexpected_keys: list
 
 
 def _name_module(err: ValueError, module: Module) -> None:
