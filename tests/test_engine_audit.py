@@ -147,3 +147,34 @@ def test_load_state_dict_returns_the_missing_and_unexpected_keys_as_torch():
     expected = theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
     assert (missing, unexpected) == (expected.missing_keys, expected.unexpected_keys) == (["bias"], ["extra.weight"])
     assert tuple(ours.load_state_dict(ours.state_dict())) == ([], [])
+
+
+
+class TiedNet(nn.Module):
+    """A user-written module whose constructor ties two layers' weights (saved by class path)."""
+
+    def __init__(self, features: int = 4):
+        super().__init__()
+        self.flat = nn.Flatten()
+        self.a = nn.Linear(features, features, bias=False)
+        self.b = nn.Linear(features, features, bias=False)
+        self.b.weight = self.a.weight
+
+    def forward(self, x):
+        return self.b(self.a(self.flat(x)))
+
+    def backward(self, grad_output):
+        return self.flat.backward(self.a.backward(self.b.backward(grad_output)))
+
+
+def test_a_model_with_tied_weights_saves_and_loads_every_state_dict_key(tmp_path):
+    """Model files check their entries by state_dict key, and EMA averages by it: a tied weight is
+    listed once by named_parameters but stored under both keys, as in torch."""
+    from scratchnet.train.ema import _live_arrays
+    from scratchnet.train.modelfile import Preprocess, load_model, save_model
+    model = TiedNet()
+    assert [key for key, _ in _live_arrays(model)] == list(model.state_dict()) == ["a.weight", "b.weight"]
+    save_model(tmp_path / "tied.npz", model, None, Preprocess("scale"), ["0", "1", "2", "3"], (1, 2, 2), "toy")
+    loaded = load_model(tmp_path / "tied.npz", classes=[TiedNet]).model
+    assert loaded.b.weight is loaded.a.weight
+    np.testing.assert_array_equal(loaded.a.weight.data, model.a.weight.data)

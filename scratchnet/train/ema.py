@@ -55,6 +55,6 @@ class WeightAverage:
 
 def _live_arrays(module: nn.Module) -> Iterator[tuple[str, np.ndarray]]:
     """(state_dict key, the module's own array) for every parameter and buffer, without copying."""
-    for key, p in module.named_parameters():
+    for key, p in module.named_parameters(remove_duplicate=False):  # every key, tied weights too
         yield key, p.data
     yield from module.named_buffers()

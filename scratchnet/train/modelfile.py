@@ -126,7 +126,7 @@ def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
     except MemoryError:
         raise ValueError(f"{path}: its model is larger than the memory free on this computer") from None
     try:
-        shapes = {STATE_PREFIX + key: value.shape for key, value in (*model.named_parameters(), *model.named_buffers())}
+        shapes = {STATE_PREFIX + key: value.shape for key, value in (*model.named_parameters(remove_duplicate=False), *model.named_buffers())}
         arrays = load_npz(path, _EXPECTED, shapes=shapes)  # each entry checked against the spec before reading
         state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
         model.load_state_dict(state)
