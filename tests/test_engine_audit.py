@@ -178,3 +178,23 @@ def test_a_model_with_tied_weights_saves_and_loads_every_state_dict_key(tmp_path
     loaded = load_model(tmp_path / "tied.npz", classes=[TiedNet]).model
     assert loaded.b.weight is loaded.a.weight
     np.testing.assert_array_equal(loaded.a.weight.data, model.a.weight.data)
+
+
+def test_a_tied_weights_entry_is_checked_against_the_spec_before_it_is_read(tmp_path):
+    """Every state_dict key of a tied model is in the shape check, so a file cannot make us allocate
+    a tied weight's entry of a shape the architecture does not have."""
+    import io
+    import zipfile
+
+    from scratchnet.train.modelfile import Preprocess, load_model, save_model
+    save_model(tmp_path / "tied.npz", TiedNet(), None, Preprocess("scale"), ["0", "1", "2", "3"], (1, 2, 2), "toy")
+    with zipfile.ZipFile(tmp_path / "tied.npz") as good, zipfile.ZipFile(tmp_path / "bad.npz", "w") as bad:
+        for name in good.namelist():
+            data = good.read(name)
+            if name == "state/b.weight.npy":
+                buffer = io.BytesIO()
+                np.save(buffer, np.zeros((30, 30), np.float32))
+                data = buffer.getvalue()
+            bad.writestr(name, data)
+    with pytest.raises(ValueError, match=r"entry 'state/b.weight' has shape \(30, 30\) but the model's spec implies"):
+        load_model(tmp_path / "bad.npz", classes=[TiedNet])
