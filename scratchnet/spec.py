@@ -210,9 +210,11 @@ def build_node(node: dict, path: str = "", classes: tuple = ()) -> nn.Module:
 
 def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
     cls = getattr(nn, node["type"])
-    args = {key: _argument(value, _join(path, key), classes) for key, value in node.items()
-            if key not in ("type", "init")}
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in _RUNTIME_ARGS]
+    # "init" re-initialises parameters (a dict), except a number for a class that takes init itself (PReLU)
+    init_is_argument = "init" in accepted and not isinstance(node.get("init"), dict)
+    args = {key: _argument(value, _join(path, key), classes) for key, value in node.items()
+            if key != "type" and (key != "init" or init_is_argument)}
     unknown = sorted(set(args) - set(accepted))
     if unknown:
         raise ValueError(f"layer {path} ({cls.__name__}) does not take {', '.join(unknown)}; "
@@ -221,7 +223,7 @@ def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
         module = cls(**args)
     except (TypeError, ValueError) as err:
         raise ValueError(f"layer {path} ({cls.__name__}): {err}") from None
-    init = node.get("init", {})
+    init = {} if init_is_argument else node.get("init", {})
     if not isinstance(init, dict):
         raise ValueError(f'layer {path}: init must be {{"weight": {{"fn": "kaiming_normal_", ...}}, ...}}, got {init!r}')
     for name, entry in init.items():
