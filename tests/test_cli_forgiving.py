@@ -76,3 +76,24 @@ def test_an_interrupted_training_says_so_once(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("scratchnet.commands.train.fit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     assert main(["train", "--dataset", "mnist", "--out", str(tmp_path / "run")]) == 130
     assert "interrupted" not in capsys.readouterr().err  # the trainer's own message is the only one
+
+
+def test_a_dataset_that_is_nowhere_is_a_failure_not_a_usage_error(isolated_data_places, tmp_path, capsys, monkeypatch):
+    from scratchnet.data import dataset
+
+    def offline(*args, **kwargs):
+        raise dataset.DownloadError("no network here")
+
+    monkeypatch.setattr(dataset, "download_files", offline)
+    assert main(["train", "--dataset", "kmnist", "--out", str(tmp_path / "run")]) == 1
+    assert main(["explore", "kmnist"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("dataset 'kmnist' was not found") == 2 and "error:" not in err
+
+
+def test_a_misspelt_recipe_gets_a_suggestion(capsys):
+    from scratchnet.train.recipes import RECIPES
+
+    name = next(iter(RECIPES))
+    assert main(["train", "--recipe", name[:-1] + "x"]) == 2
+    assert f"did you mean {name!r}?" in capsys.readouterr().err

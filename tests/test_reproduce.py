@@ -51,8 +51,11 @@ def comparison(out):
 def test_list_prints_one_line_per_experiment(capsys):
     assert main(["reproduce", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == list(EXPERIMENTS)
+    assert lines[0].split()[:2] == ["EXPERIMENT", "SEED"] and "TIME ON 2 CORES" in lines[0]
+    assert [line.split()[0] for line in lines[1:9]] == list(EXPERIMENTS)
     assert len(EXPERIMENTS) == 8
+    grid = next(line for line in lines if line.startswith("fashion-cnn-grid"))
+    assert "about 4 h with --jobs 2" in grid  # the long ones say so before anyone starts them
 
 
 def test_unknown_experiment_is_a_usage_error(capsys):

@@ -124,3 +124,16 @@ def test_reproduce_curves_tick_whole_epochs(figures, tmp_path):
 
 def test_explore_output_is_ignored_by_git():
     assert "explore/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_predicting_an_idx_file_of_many_images_shows_a_bar(tmp_path, monkeypatch, capsys):
+    from scratchnet.data.idx import write_idx
+    from test_serve import write_tiny_model
+
+    write_tiny_model(tmp_path / "model.npz")
+    images = np.random.default_rng(0).integers(0, 256, (2500, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "many-idx3-ubyte", images)
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    assert main(["predict", str(tmp_path / "model.npz"), str(tmp_path / "many-idx3-ubyte"), "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2500 and "predicting many-idx3-ubyte" in screen.getvalue()

@@ -5,11 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .usage import UsageError
 from ..data import DATASETS, locate, registry
 from ..data.dataset import local_sizes, read_arrays, subset_note
 from ..data.download import download
 from ..data.errors import DatasetFileError, DownloadError
+from .usage import UsageError
 
 
 def register(subparsers) -> None:

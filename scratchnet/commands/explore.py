@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .usage import UsageError
 from ..data import DATASETS, DatasetFileError, DatasetNotFoundError, load, registry
 from ..data.stats import class_counts, pixel_stats
 from ..report import dataset_plots
+from .usage import UsageError
 
 
 def register(subparsers) -> None:

@@ -16,14 +16,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .usage import UsageError
 from ..data.handwriting import open_image
-from ..data.pictures import prepare_image
 from ..data.idx import read_idx
+from ..data.pictures import prepare_image
+from ..terminal import batches
 from ..train.modelfile import load_model
+from .usage import UsageError
 
 _GZIP_MAGIC, _IDX_UINT8_MAGIC = b"\x1f\x8b", b"\x00\x00\x08"  # IDX: two zero bytes, then type 0x08 (uint8)
 MAX_EXPLAINED = 24  # rows of the --explain figure
+PREDICT_BATCH = 1000
 
 
 def register(subparsers) -> None:
@@ -34,7 +36,7 @@ def register(subparsers) -> None:
         "the way MNIST's digits were (grayscale, ink bright on dark, cropped, scaled to 20 px and "
         "centred by mass); other pictures are resized to the model's input.",
     )
-    parser.add_argument("run", metavar="RUN", type=Path, help="a training run folder or its model file")
+    parser.add_argument("run", metavar="RUN", type=Path, help="a training run folder, its model file or an exported model.onnx")
     parser.add_argument("images", metavar="IMAGE", type=Path, nargs="+",
                         help="PNG/JPEG files, or IDX image files (gzip or raw)")
     parser.add_argument("--top-k", type=int, default=3, metavar="K",
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             report_failure(path, err, args.json)
             continue
-        probabilities = np.asarray(model.predict_proba(images))
+        probabilities = np.concatenate([model.predict_proba(images[i:i + PREDICT_BATCH])  # a bar for many images
+                                        for i in batches(len(images), PREDICT_BATCH, f"predicting {path.name}")])
         if not np.isfinite(probabilities).all():
             failures += 1
             report_failure(path, ValueError("the model gives probabilities that are not numbers (NaN): its weights "

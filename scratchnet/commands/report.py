@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .usage import UsageError
 from ..data import DatasetNotFoundError
+from .usage import UsageError
 
 
 def register(subparsers) -> None:

@@ -12,9 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from .usage import UsageError
 from ..experiments import grid as grid_search
 from ..train import flags
+from .usage import UsageError
 
 SHOWN = ("val_loss", "val_accuracy", "best_epoch", "test_loss", "test_accuracy", "train_seconds")
 

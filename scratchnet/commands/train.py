@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data import registry
+from ..data import DatasetNotFoundError, registry
 from ..data.augment import AUGMENTATIONS
 from ..train import ConfigError, NonFiniteLossError, TrainConfig, fit, flags, resume
 from ..train.budget import parse_duration
@@ -56,6 +56,10 @@ def register(subparsers) -> None:
                        help="start from a named recipe's settings (`scratchnet recipes`); other flags override them")
     add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
     add(model, "--loss", choices=LOSS_CHOICES, help=_choices_help(LOSSES, "auto: mse for sigmoid outputs, else ce"))
+    add(model, "--init-from", metavar="FILE", help="start from the weights in a .safetensors/.onnx/.npz file "
+        "(e.g. trained in PyTorch; --model must be their architecture)")
+    model.add_argument("--new-head", action="store_true", default=argparse.SUPPRESS,
+                       help="with --init-from: start the last layer afresh when its shape differs (other classes)")
     model.add_argument("--class-weight", dest=flags.field("--class-weight"), action="append", type=_class_weight,
                        metavar="NAME=W", default=argparse.SUPPRESS,
                        help="weight of a class in the cross-entropy, by name (repeatable), "
@@ -186,11 +190,14 @@ def run_train(args: argparse.Namespace) -> int:
                             report=_report_writer(args))
         else:
             if "dataset" in settings:
-                settings["dataset"] = registry.canonical(settings["dataset"])  # any case, or "did you mean"
+                settings["dataset"] = _dataset_name(settings["dataset"])
             recipe = settings.pop("recipe", None)
             config = TrainConfig.from_recipe(recipe, **settings) if recipe else TrainConfig(**settings)
             result = fit(config, quiet=args.quiet, report=_report_writer(args))
-    except (ConfigError, ValueError) as err:
+    except ConfigError as err:
+        if isinstance(err.__context__, DatasetNotFoundError):  # not a bad argument: the data is not here
+            print(f"scratchnet train: {err}", file=sys.stderr)
+            return 1
         message = flags.flagged(str(err))
         if str(settings.get("model")) in message:
             message = model_error(settings["model"], message)
@@ -202,6 +209,14 @@ def run_train(args: argparse.Namespace) -> int:
         return 1
     link_latest(result.run_dir)
     return 0
+
+
+def _dataset_name(typed: str) -> str:
+    """The registry's spelling of ``--dataset`` (any case), or a usage error with "did you mean"."""
+    try:
+        return registry.canonical(typed)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def link_latest(run_dir: Path) -> None:

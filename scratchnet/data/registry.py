@@ -7,7 +7,7 @@ those are validated structurally instead (see ``idx`` and ``cifar``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..suggest import did_you_mean
 
@@ -66,40 +66,29 @@ def _idx_files(md5s: tuple[str, str, str, str], sizes=(None,) * 4) -> tuple[Remo
     )
 
 
+MNIST = DatasetInfo(
+    name="mnist",
+    title="MNIST",
+    format="idx",
+    files=_idx_files(("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                      "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+                     sizes=(9_912_422, 28_881, 1_648_877, 4_542)),
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+             "https://storage.googleapis.com/cvdf-datasets/mnist/",
+             "http://yann.lecun.com/exdb/mnist/"),
+    classes=tuple(str(d) for d in range(10)),
+    image_shape=(1, 28, 28),
+    train_size=60_000,
+    test_size=10_000,
+    homepage="http://yann.lecun.com/exdb/mnist/",
+)
+
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo(
-            name="mnist",
-            title="MNIST",
-            format="idx",
-            files=_idx_files(("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-                              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
-                             sizes=(9_912_422, 28_881, 1_648_877, 4_542)),
-            mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                     "https://storage.googleapis.com/cvdf-datasets/mnist/",
-                     "http://yann.lecun.com/exdb/mnist/"),
-            classes=tuple(str(d) for d in range(10)),
-            image_shape=(1, 28, 28),
-            train_size=60_000,
-            test_size=10_000,
-            homepage="http://yann.lecun.com/exdb/mnist/",
-        ),
-        DatasetInfo(
-            name="mnist-10k",
-            title="MNIST",
-            format="idx",
-            files=_idx_files(("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-                              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")),
-            mirrors=(),
-            classes=tuple(str(d) for d in range(10)),
-            image_shape=(1, 28, 28),
-            train_size=60_000,
-            test_size=10_000,
-            homepage="http://yann.lecun.com/exdb/mnist/",
-            subset_of="mnist",
-            subset_size=10_000,
-        ),
+        MNIST,
+        # MNIST's files and counts: a folder of 10,000 training digits is then "MNIST 10k subset (...)".
+        replace(MNIST, name="mnist-10k", mirrors=(), subset_of="mnist", subset_size=10_000),
         DatasetInfo(
             name="fashion-mnist",
             title="Fashion-MNIST",

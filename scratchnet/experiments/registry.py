@@ -23,6 +23,7 @@ class Experiment:
     figures: tuple[Figure, ...]
     choices: tuple[str, ...]
     procedure: Callable[[Context], procedures.Measured]
+    duration: str = ""  # how long the full (not --quick) run takes on 2 cores, as measured here
 
 
 def _grid_figures() -> tuple[Figure, ...]:
@@ -61,7 +62,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
          Figure("digit8", "digit 8 precision / recall / f1", (0.9191, 0.9220, 0.9206), "list", 4)),
         ("learning rate 1.0 (not reported; MSE averaged over the 10 outputs needs a large rate)", "pixels scaled to [0, 1]", "10 % of the training images held out "
          "for validation", "MSE as torch.nn.MSELoss (mean over outputs): cnet's loss may be scaled differently"),
-        procedures.cnet_mlp),
+        procedures.cnet_mlp,
+        duration='16 min (measured under load)'),
     Experiment(
         "conv1-mnist", "001.1", "Conv2d(1,1,4) -> Linear(625,10) -> ReLU, cross-entropy, SGD 0.01, batch 40, 10 epochs",
         "MNIST (60,000 training, 10,000 test images)",
@@ -72,7 +74,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
          Figure("test_accuracy", "test accuracy", None, "percent")),
         ("pixels scaled to [0, 1] (ToTensor)", "10 % of the training images held out for validation",
          "seeds 0-4, the median by test accuracy in the table (the report ran once)"),
-        procedures.conv1_mnist),
+        procedures.conv1_mnist,
+        duration='1.5 min (measured under load)'),
     Experiment(
         "conv2-fashion", "001.2", "ReLU/ELU two-conv net, cross-entropy weighted 2x for footwear, Adam, batch 40, "
         "10 epochs", "Fashion-MNIST (60,000 training, 10,000 test images)",
@@ -80,14 +83,16 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
          Figure("test_accuracy", "test accuracy", None, "percent")),
         ("Adam with PyTorch's defaults (lr 1e-3)", "pixels scaled to [0, 1]",
          "10 % of the training images held out for validation"),
-        procedures.conv2_fashion),
+        procedures.conv2_fashion,
+        duration='24 min (measured under load)'),
     Experiment(
         "cifar-dense10k", "001.3a", "Conv2d(3,3,5) -> Linear(2352,10000) -> Linear(10000,10), Adagrad, 2 epochs",
         "CIFAR-10 (50,000 training, 10,000 test images)",
         (Figure("train_seconds", "training time (2 epochs)", 3254, "seconds"),
          Figure("model_bytes", "model size on disk", 90e6, "bytes"),
          Figure("test_accuracy", "test accuracy", None, "percent")),
-        ("Adagrad lr 0.01 (PyTorch's default)", *_CIFAR_CHOICES), procedures.cifar_dense10k),
+        ("Adagrad lr 0.01 (PyTorch's default)", *_CIFAR_CHOICES), procedures.cifar_dense10k,
+        duration='not timed here; the report: 54 min'),
     Experiment(
         "cifar-lenet5", "001.3b", "LeNet-5, plain SGD, 10 epochs; side by side with cifar-dense10k",
         "CIFAR-10 (50,000 training, 10,000 test images)",
@@ -95,7 +100,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
          Figure("model_bytes", "model size on disk", 245e3, "bytes"),
          Figure("test_accuracy", "test accuracy", None, "percent")),
         ("ReLU after each conv and hidden linear layer (the report names no activation)", *_CIFAR_CHOICES),
-        procedures.cifar_lenet5),
+        procedures.cifar_lenet5,
+        duration='not timed here; the report: 98 min'),
     Experiment(
         "fashion-cnn-grid", "002", "12-model CNNk-n-p grid, 50 epochs each, optimal epoch by validation loss, "
         "retrain, Table II with CNN-Nahuel and ANN-Juan", "Fashion-MNIST, seeded 50,000 / 10,000 split; test set",
@@ -103,7 +109,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
         ("pixels scaled to [0, 1] (ToTensor)", "split seed 0 (the report's seed is not given)",
          "the chosen model is the one with the highest validation accuracy at its optimal epoch, as in the report",
          "retraining repeats the same seeded run for the optimal number of epochs"),
-        procedures.fashion_cnn_grid),
+        procedures.fashion_cnn_grid,
+        duration='about 4 h with --jobs 2'),
     Experiment(
         "mlp6-vs-sklearn", "003", "z-scored 6-layer ReLU/softmax MLP vs scikit-learn MLPClassifier, same layers, "
         "learning rate and iterations", "MNIST",
@@ -116,7 +123,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
         ("hidden layers 512-256-128-64-32 (the report gives six layers, not their sizes)",
          "plain mini-batch SGD, lr 0.01, batch 64, 20 epochs (not reported)",
          "10 % of the training images held out for validation"),
-        procedures.mlp6_vs_sklearn),
+        procedures.mlp6_vs_sklearn,
+        duration='about 20 s of training (7.7 s, scikit-learn 11.2 s)'),
     Experiment(
         "mlp2-dropout", "004", "784-256-128-10 ReLU MLP, Xavier init, 30 epochs batch 32, dropout 0.2 on/off, "
         "one-layer baseline, batch sizes 1-512", "MNIST (60,000 training, 10,000 test images)",
@@ -130,7 +138,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
          "pixels scaled to [0, 1]", "the test numbers are those after the last epoch (no best-epoch restore)",
          "the batch-size sweep trains 1, 2, 4, ..., 512 for 30 epochs each, with the learning rate scaled by "
          "sqrt(batch / 32) (0.1 at batch 32): one rate for all diverges at batches 1 and 2"),
-        procedures.mlp2_dropout),
+        procedures.mlp2_dropout,
+        duration='not timed in full: twelve 30-epoch runs (batch 1 to 512); one epoch took 94 s under load'),
 )}
 
 

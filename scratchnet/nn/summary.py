@@ -139,6 +139,6 @@ def format_summary(summary: Summary) -> str:
     text.append(f"{summary.model_name} on {'×'.join(map(str, summary.input_shape))} input: "
                 f"{summary.total_parameters:,} parameters ({summary.parameter_bytes / MIB:,.2f} MiB)")
     text.append(f"memory for a batch of {batch:,}: layer outputs {summary.activation_bytes / MIB:,.2f} MiB, "
-                f"input {summary.input_bytes / MIB:,.2f} MiB; training adds the gradients "
-                f"({summary.parameter_bytes / MIB:,.2f} MiB) and the optimizer's state")
+                f"input {summary.input_bytes / MIB:,.2f} MiB")
+    text.append(f"training adds the gradients ({summary.parameter_bytes / MIB:,.2f} MiB) and the optimizer's state")
     return "\n".join(text)
