@@ -26,6 +26,7 @@ class ScratchnetRunner:
         import scratchnet
         from scratchnet import nn, optim
 
+        nn.kernels.prepare()  # compile or load the Numba kernels before anything is timed
         scratchnet.manual_seed(SEED)
         self.model = build_model(nn, workload.layers)
         np.savez(weights, **self.model.state_dict())  # PyTorch starts from these weights

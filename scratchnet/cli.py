@@ -24,7 +24,8 @@ from .terminal import paint
 from .train.runfiles import DiskFullError
 
 # Listed in the order ``scratchnet --help`` shows them.
-COMMANDS = ["train", "recipes", "evaluate", "predict", "report", "models", "datasets", "explore", "reproduce", "search", "serve"]
+COMMANDS = ["train", "recipes", "evaluate", "predict", "export", "report", "models", "datasets", "explore",
+            "reproduce", "search", "serve"]
 
 # Flags people bring from other tools, and the one scratchnet uses.
 FLAG_SYNONYMS = {

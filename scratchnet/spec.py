@@ -30,8 +30,9 @@ Built-in branch blocks are layers like any other: ``{"type": "BasicBlock", "inpl
 constructor arguments, never its code. Building such a node needs the class itself
 (``build_model(spec, classes=[ClassName])``); nothing is imported by name.
 
-The optional ``init`` of a layer re-initialises its parameters with functions of
-``scratchnet.nn.init`` (keyword arguments beside ``fn``); without it a layer keeps
+The optional ``init`` of a layer re-initialises its parameters (a block's by dotted name,
+``"conv1.weight"``) with functions of ``scratchnet.nn.init`` (keyword arguments beside
+``fn``); without it a layer keeps
 PyTorch's default initialisation. Model files are the same spec in JSON or TOML
 (``[[layers]]`` tables). ``spec_of(model)`` writes the spec of a model built in Python.
 """
@@ -135,9 +136,17 @@ def children(node: dict, where: str = "a container") -> list[tuple[str, dict]]:
 
 def _child_nodes(node, where: str = "a container") -> list[tuple[str, dict]]:
     """The nodes inside ``node``: a container's children, or a layer's arguments that are nodes."""
-    if not isinstance(node, dict) or node.get("type") not in CONTAINERS:
-        return [(key, value) for key, value in node.items() if _is_node(value)] if isinstance(node, dict) else []
-    return children(node, where)
+    if not isinstance(node, dict):
+        return []
+    if node.get("type") in CONTAINERS:
+        return children(node, where)
+    found = []
+    for key, value in node.items():
+        if _is_node(value):
+            found.append((key, value))
+        elif isinstance(value, list):
+            found += [(f"{key}.{i}", item) for i, item in enumerate(value) if _is_node(item)]
+    return found
 
 
 def validate_spec(spec, source: str = "model spec") -> None:
@@ -201,9 +210,11 @@ def build_node(node: dict, path: str = "", classes: tuple = ()) -> nn.Module:
 
 def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
     cls = getattr(nn, node["type"])
-    args = {key: _argument(value, _join(path, key), classes) for key, value in node.items()
-            if key not in ("type", "init")}
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in _RUNTIME_ARGS]
+    # "init" re-initialises parameters (a dict), except a number for a class that takes init itself (PReLU)
+    init_is_argument = "init" in accepted and not isinstance(node.get("init"), dict)
+    args = {key: _argument(value, _join(path, key), classes) for key, value in node.items()
+            if key != "type" and (key != "init" or init_is_argument)}
     unknown = sorted(set(args) - set(accepted))
     if unknown:
         raise ValueError(f"layer {path} ({cls.__name__}) does not take {', '.join(unknown)}; "
@@ -212,7 +223,7 @@ def _build_layer(node: dict, path: str, classes: tuple) -> nn.Module:
         module = cls(**args)
     except (TypeError, ValueError) as err:
         raise ValueError(f"layer {path} ({cls.__name__}): {err}") from None
-    init = node.get("init", {})
+    init = {} if init_is_argument else node.get("init", {})
     if not isinstance(init, dict):
         raise ValueError(f'layer {path}: init must be {{"weight": {{"fn": "kaiming_normal_", ...}}, ...}}, got {init!r}')
     for name, entry in init.items():
@@ -254,10 +265,11 @@ def _build_user_module(node: dict, path: str, classes: tuple) -> nn.Module:
 
 def _initialise(path: str, module: nn.Module, name: str, init: dict) -> None:
     """Apply ``nn.init.<fn>(module.<name>, **kwargs)`` for one ``init`` entry of a layer."""
-    param = module._parameters.get(name)
+    params = dict(module.named_parameters())  # a block's parameters by dotted name: "conv1.weight"
+    param = params.get(name)
     if param is None:
         raise ValueError(f"layer {path} ({type(module).__name__}) has no parameter {name!r} to initialise; "
-                         f"it has {', '.join(module._parameters) or 'none'}")
+                         f"it has {', '.join(params) or 'none'}")
     allowed = sorted(n for n in vars(nn.init) if n.endswith("_") and not n.startswith("_"))
     fn = init.get("fn") if isinstance(init, dict) else None
     if fn not in allowed:
@@ -318,6 +330,8 @@ def _arguments_of(module: nn.Module, path: str) -> dict:
         kind = signature.parameters[name].kind
         if name in _RUNTIME_ARGS or (type(module) is nn.Identity and kind != inspect.Parameter.POSITIONAL_OR_KEYWORD):
             continue
+        if value is None and signature.parameters[name].default is None:
+            continue  # TOML has no null; leaving it out means the same
         if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise ValueError(f"{path or 'the model'} ({type(module).__name__}) takes *{name}: a spec names every "
                              "constructor argument; give the class named parameters")

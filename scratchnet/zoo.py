@@ -1,10 +1,17 @@
-"""The model zoo: every architecture of SEEDS.md by name, plus stronger CNNs.
+"""The model zoo: every architecture of SEEDS.md by name, plus stronger CNNs and ResNets.
 
 ``build(name, input_shape=(C, H, W), num_classes=10)`` returns ``(spec, model)``: the
-JSON-able layer spec (see ``scratchnet.spec``) and the ``nn.Sequential`` built from
-it. Architectures adapt to the input: MLPs flatten C·H·W inputs and convolutional nets
-compute their flatten sizes from H and W (LeNet-5 flattens 16·5·5 = 400 on 3×32×32 CIFAR-10
-and 16·4·4 = 256 on 1×28×28 MNIST).
+JSON-able spec (see ``scratchnet.spec``) and the model built from it. Architectures adapt
+to the input: MLPs flatten C·H·W inputs and convolutional nets take their flatten sizes
+from a forward pass of each layer on a zero image (LeNet-5 flattens 16·5·5 = 400 on 3×32×32
+CIFAR-10 and 16·4·4 = 256 on 1×28×28 MNIST); the ResNets end in a global pool and fit both.
+
+ResNets (trees of named children with torch's state_dict keys): ``resnet20``/``32``/``56``,
+He et al. 2016's CIFAR networks with option-A shortcuts (zero-padded identity, no
+parameters: the paper's choice for CIFAR, which keeps its parameter counts, 0.27 M for
+resnet20); ``resnet18``, torchvision's layout with a 3×3 stride-1 stem and no max-pool
+(option-B 1×1-conv shortcuts, as torchvision); ``resnet9-small``, the DAWNBench ResNet-9
+at a quarter of its width, small enough to train on two CPU cores.
 
 Parametric names: ``cnnK-N-P`` (SEEDS.md 002, e.g. ``cnn3-512-0.1``) and ``mlp2-H1-H2`` /
 ``mlp2-dropout-H1-H2`` (SEEDS.md 004, e.g. ``mlp2-512-256``).
@@ -18,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from . import nn
-from .spec import build_model, build_node
+from .spec import CONTAINERS, build_model, build_node, children, root_node
 
 MNIST_SHAPE = (1, 28, 28)
 CIFAR_SHAPE = (3, 32, 32)
@@ -36,28 +43,35 @@ class _Stack:
     on a one-image zero batch, so the zoo uses exactly the output-size rules of the layers
     themselves. A Linear layer is the exception: its output is ``out_features`` by
     definition, and building it would draw all its weights (dense10k's are 23 million).
+    Layers added with a ``name`` make the spec a tree with named children (``conv1``,
+    ``layer1``, ``fc``: torch's keys); without names it is the flat ``{"layers": [...]}``.
     """
 
     def __init__(self, name: str, input_shape: tuple[int, int, int]):
         self.name, self.input_shape = name, tuple(input_shape)
         self._probe = np.zeros((1, *self.input_shape), dtype=np.float32)
         self.layers: list[dict] = []
+        self.names: list[str | None] = []
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self._probe.shape[1:]
 
-    def add(self, type_: str, **args) -> "_Stack":
-        layer = {"type": type_, **args}
-        self.layers.append(layer)
-        if type_ == "Linear":
-            self._probe = np.zeros((1, args["out_features"]), dtype=np.float32)
+    def add(self, type_: str, name: str | None = None, **args) -> "_Stack":
+        return self.node({"type": type_, **args}, name)
+
+    def node(self, node: dict, name: str | None = None) -> "_Stack":
+        """Append any spec node (a layer, a block, a Sequential stage) and run it on the probe."""
+        self.layers.append(node)
+        self.names.append(name)
+        if node["type"] == "Linear":
+            self._probe = np.zeros((1, node["out_features"]), dtype=np.float32)
             return self
         try:
-            self._probe = build_node(layer, str(len(self.layers) - 1)).eval()(self._probe)
+            self._probe = build_node(node, name or str(len(self.layers) - 1)).eval()(self._probe)
         except ValueError as err:
             raise ValueError(f"model {self.name} does not fit {self.input_shape[1]}x{self.input_shape[2]} images: "
-                             f"layer {len(self.layers) - 1} ({type_}): {err}") from None
+                             f"layer {name or len(self.layers) - 1} ({node['type']}): {err}") from None
         return self
 
     def conv(self, out_channels: int, kernel_size: int, padding: int = 0) -> "_Stack":
@@ -73,12 +87,15 @@ class _Stack:
     def flatten(self) -> "_Stack":
         return self.add("Flatten")
 
-    def linear(self, out_features: int, init: dict | None = None) -> "_Stack":
-        layer = {"in_features": self.shape[0], "out_features": out_features}
-        return self.add("Linear", **layer, **({"init": init} if init else {}))
+    def linear(self, out_features: int, init: dict | None = None, name: str | None = None,
+               bias: bool = True) -> "_Stack":
+        layer = {"in_features": self.shape[0], "out_features": out_features, **({} if bias else {"bias": False})}
+        return self.add("Linear", name, **layer, **({"init": init} if init else {}))
 
     def spec(self) -> dict:
-        return {"layers": self.layers}
+        if all(name is None for name in self.names):
+            return {"layers": self.layers}
+        return {"type": "Sequential", "children": dict(zip(self.names, self.layers))}
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,61 @@ def _vgg(stack: _Stack, widths: tuple[int, ...], hidden: int, num_classes: int) 
     return stack.linear(hidden).add("ReLU").add("Dropout", p=0.3).linear(num_classes)
 
 
+# torchvision's ResNet initialisation: convolutions N(0, 2/fan_out), BatchNorm weight 1 and bias 0.
+CONV_FAN_OUT = {"fn": "kaiming_normal_", "mode": "fan_out", "nonlinearity": "relu"}
+
+
+def _conv_bn(in_channels: int, out_channels: int, stride: int = 1) -> list[dict]:
+    """A 3×3 same-padding convolution without bias and its BatchNorm (the bias would be BN's beta)."""
+    return [{"type": "Conv2d", "in_channels": in_channels, "out_channels": out_channels, "kernel_size": 3,
+             "stride": stride, "padding": 1, "bias": False, "init": {"weight": CONV_FAN_OUT}},
+            {"type": "BatchNorm2d", "num_features": out_channels}]
+
+
+def _basic_block(inplanes: int, planes: int, stride: int, shortcut: str) -> dict:
+    init = {"conv1.weight": CONV_FAN_OUT, "conv2.weight": CONV_FAN_OUT}
+    if shortcut == "B" and (stride != 1 or inplanes != planes):
+        init["downsample.0.weight"] = CONV_FAN_OUT
+    return {"type": "BasicBlock", "inplanes": inplanes, "planes": planes, "stride": stride, "shortcut": shortcut,
+            "init": init}
+
+
+def _resnet(stack: _Stack, widths: tuple[int, ...], blocks: int, shortcut: str, num_classes: int) -> _Stack:
+    """Stem (3×3 conv, BN, ReLU), one stage of ``blocks`` BasicBlocks per width (stride 2 from the
+    second stage on), global average pool, fc: torchvision's names (conv1, bn1, layer1.0.conv1, fc)."""
+    conv, bn = _conv_bn(stack.shape[0], widths[0])
+    stack.node(conv, "conv1").node(bn, "bn1").add("ReLU", "relu")
+    for index, planes in enumerate(widths):
+        first = _basic_block(stack.shape[0], planes, 1 if index == 0 else 2, shortcut)
+        rest = [_basic_block(planes, planes, 1, shortcut) for _ in range(blocks - 1)]
+        stack.node({"type": "Sequential", "layers": [first, *rest]}, f"layer{index + 1}")
+    stack.add("AdaptiveAvgPool2d", "avgpool", output_size=1).add("Flatten", "flatten")
+    return stack.linear(num_classes, name="fc")
+
+
+def _resnet_cifar(stack: _Stack, depth: int, num_classes: int) -> _Stack:
+    """He et al. 2016, section 4.2: 6n+2 layers, stages of n blocks with 16, 32, 64 maps, option A."""
+    return _resnet(stack, (16, 32, 64), (depth - 2) // 6, "A", num_classes)
+
+
+def _resnet9_small(stack: _Stack, num_classes: int) -> _Stack:
+    """DAWNBench ResNet-9 (Myrtle.ai) at a quarter of its width: prep, three stages of conv-BN-ReLU-maxpool
+    with a residual pair of conv-BN-ReLU after the first and third, global max pool, a bias-free fc."""
+    def conv_bn_relu(c_in: int, c_out: int) -> list[dict]:
+        return [*_conv_bn(c_in, c_out), {"type": "ReLU"}]
+
+    prep = 16
+    stack.node({"type": "Sequential", "layers": conv_bn_relu(stack.shape[0], prep)}, "prep")
+    for index, (width, residual) in enumerate(((2 * prep, True), (4 * prep, False), (8 * prep, True))):
+        layers = [*conv_bn_relu(stack.shape[0], width), {"type": "MaxPool2d", "kernel_size": 2}]
+        if residual:
+            block = {"type": "Sequential", "layers": conv_bn_relu(width, width) + conv_bn_relu(width, width)}
+            layers.append({"type": "Residual", "block": block})
+        stack.node({"type": "Sequential", "layers": layers}, f"layer{index + 1}")
+    stack.add("AdaptiveMaxPool2d", "pool", output_size=1).add("Flatten", "flatten")
+    return stack.linear(num_classes, name="fc", bias=False)
+
+
 ARCHITECTURES = (
     Architecture("cnet-mlp", "cnet-mlp", r"cnet-mlp",
                  "SEEDS 000: 784-256-128-10 MLP, sigmoid after every layer incl. the output (train with MSE)",
@@ -175,6 +247,22 @@ ARCHITECTURES = (
     Architecture("vgg-cifar", "vgg-cifar", r"vgg-cifar",
                  "stronger, for CIFAR-10 32x32: VGG blocks (32, 64, 128 maps, BN) -> dropout -> 256 -> 10",
                  lambda s, m, k: _vgg(s, (32, 64, 128), 256, k)),
+    Architecture("resnet20", "resnet20", r"resnet20",
+                 "He et al. 2016 CIFAR ResNet-20: 3x3 stem, 3 stages of 3 BasicBlocks (16, 32, 64 maps), "
+                 "option-A (zero-padding) shortcuts, global average pool", lambda s, m, k: _resnet_cifar(s, 20, k)),
+    Architecture("resnet32", "resnet32", r"resnet32",
+                 "He et al. 2016 CIFAR ResNet-32: as resnet20 with 5 blocks per stage",
+                 lambda s, m, k: _resnet_cifar(s, 32, k)),
+    Architecture("resnet56", "resnet56", r"resnet56",
+                 "He et al. 2016 CIFAR ResNet-56: as resnet20 with 9 blocks per stage",
+                 lambda s, m, k: _resnet_cifar(s, 56, k)),
+    Architecture("resnet18", "resnet18", r"resnet18",
+                 "torchvision resnet18 for 32x32 input: 3x3 stride-1 stem, no max-pool, 4 stages of 2 BasicBlocks "
+                 "(64-512 maps, 1x1-conv shortcuts), torchvision's state_dict keys",
+                 lambda s, m, k: _resnet(s, (64, 128, 256, 512), 2, "B", k)),
+    Architecture("resnet9-small", "resnet9-small", r"resnet9-small",
+                 "DAWNBench ResNet-9 (Myrtle.ai) at quarter width (16-128 maps) for 2 CPU cores: conv-pool stages "
+                 "with two residual pairs, global max pool", lambda s, m, k: _resnet9_small(s, k)),
 )
 
 
@@ -206,7 +294,7 @@ def spec(name: str, input_shape: tuple[int, int, int] = MNIST_SHAPE, num_classes
 
 
 def build(name: str, input_shape: tuple[int, int, int] = MNIST_SHAPE,
-          num_classes: int = 10) -> tuple[dict, nn.Sequential]:
+          num_classes: int = 10) -> tuple[dict, nn.Module]:
     """``(spec, model)`` for zoo model ``name``; the model draws its initial weights from
     scratchnet's default generator (seed it with ``scratchnet.manual_seed``)."""
     model_spec = spec(name, input_shape, num_classes)
@@ -214,17 +302,15 @@ def build(name: str, input_shape: tuple[int, int, int] = MNIST_SHAPE,
 
 
 def num_parameters(name: str, input_shape: tuple[int, int, int] = MNIST_SHAPE, num_classes: int = 10) -> int:
-    """The number of trainable values of zoo model ``name`` on ``input_shape``, counted from its spec
-    without building it (dense10k alone has 23 million weights to draw)."""
-    return sum(_layer_parameters(layer) for layer in spec(name, input_shape, num_classes)["layers"])
+    """The number of trainable values of zoo model ``name`` on ``input_shape``, counted from its spec:
+    Linear layers by their sizes, without drawing their weights (dense10k alone has 23 million), every
+    other layer or block by building it alone."""
+    return _node_parameters(root_node(spec(name, input_shape, num_classes)))
 
 
-def _layer_parameters(layer: dict) -> int:
-    """Weights and biases of one zoo layer (zoo layers all have biases and square kernels)."""
-    if layer["type"] == "Linear":
-        return (layer["in_features"] + 1) * layer["out_features"]
-    if layer["type"] == "Conv2d":
-        return (layer["in_channels"] * layer["kernel_size"] ** 2 + 1) * layer["out_channels"]
-    if layer["type"] == "BatchNorm2d":
-        return 2 * layer["num_features"]  # weight and bias; running statistics are buffers
-    return 0
+def _node_parameters(node: dict) -> int:
+    if node["type"] == "Linear":
+        return (node["in_features"] + node.get("bias", True)) * node["out_features"]
+    if node["type"] in CONTAINERS:
+        return sum(_node_parameters(child) for _, child in children(node))
+    return build_node(node).num_parameters()

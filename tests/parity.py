@@ -25,9 +25,9 @@ def assert_same_step(ours, theirs, x, seed=1):
     y = ours(x)
     xt = torch.from_numpy(x.copy()).requires_grad_()
     yt = theirs(xt)
-    g = randn(y.shape, seed)
+    g = randn(y.shape, seed).astype(x.dtype)
     yt.backward(torch.from_numpy(g))
-    assert y.dtype == np.float32 and y.shape == tuple(yt.shape)
+    assert y.dtype == x.dtype and y.shape == tuple(yt.shape)  # float32 in, float32 out
     assert_close(y, yt.detach().numpy(), "forward")
     assert_close(ours.backward(g), xt.grad.numpy(), "input gradient")
     grads = dict(theirs.named_parameters())
@@ -40,3 +40,9 @@ def assert_same_step_from_state(ours, theirs, x, seed=1):
     """Copy our weights into ``theirs``, then ``assert_same_step``."""
     theirs.load_state_dict(to_torch_state(ours))
     assert_same_step(ours, theirs, x, seed)
+
+
+def case_id(case) -> str:
+    """A test id for a (constructor args, kwargs, input shape) case: "2,3,3,stride=2"."""
+    args, kwargs, _ = case
+    return ",".join(map(str, args)) + "," + ",".join(f"{k}={v}" for k, v in kwargs.items())

@@ -21,7 +21,15 @@ ACTIVATIONS = [
     nn.Softmax(dim=1),
     nn.GELU(),
     nn.GELU(approximate="tanh"),
-]
+    nn.SiLU(),
+    nn.Mish(),
+    nn.Hardswish(),
+    nn.ReLU6(),
+    nn.Softplus(),
+    nn.Softplus(beta=2, threshold=3),
+    nn.LogSoftmax(dim=-1),
+    nn.LogSoftmax(dim=0),
+]  # PReLU, which has a parameter and a dtype, is tested in test_layers_more.py
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
@@ -60,6 +68,38 @@ def test_values_at_known_points():
     np.testing.assert_allclose(nn.Sigmoid()(x), [1 / (1 + math.exp(2)), 0.5, 1 / (1 + math.exp(-3))])
     np.testing.assert_allclose(nn.Softmax(dim=0)(x), np.exp(x) / np.exp(x).sum())
     np.testing.assert_allclose(nn.GELU()(x), [v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+
+
+def test_new_activations_at_known_points():
+    x = np.array([-4.0, -3.0, -1.0, 0.0, 3.0, 7.0])
+    np.testing.assert_allclose(nn.SiLU()(x), x / (1 + np.exp(-x)))
+    np.testing.assert_allclose(nn.Mish()(x), x * np.tanh(np.log1p(np.exp(x))))
+    np.testing.assert_allclose(nn.Hardswish()(x), [0, 0, -1 / 3, 0, 3, 7])
+    np.testing.assert_array_equal(nn.ReLU6()(x), [0, 0, 0, 0, 3, 6])
+    np.testing.assert_allclose(nn.Softplus(beta=2, threshold=10)(x), [*(np.log1p(np.exp(2 * x[:-1])) / 2), 7])
+    np.testing.assert_allclose(nn.LogSoftmax(dim=0)(x), np.log(np.exp(x) / np.exp(x).sum()))
+    np.testing.assert_allclose(nn.PReLU(init=0.1).double()(x), [-0.4, -0.3, -0.1, 0, 3, 7])
+    prelu = nn.PReLU(3, init=0.5)
+    np.testing.assert_allclose(prelu(np.array([[-2.0, -4.0, 1.0]], np.float32)), [[-1, -2, 1]])
+    assert [k for k, _ in prelu.named_parameters()] == ["weight"] and prelu.weight.shape == (3,)
+
+
+def test_new_activations_neither_overflow_nor_warn():
+    x = np.array([[-1e4, 0.0, 1e4]], np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        np.testing.assert_array_equal(nn.SiLU()(x), [[0, 0, 1e4]])
+        np.testing.assert_array_equal(nn.Mish()(x), [[0, 0, 1e4]])
+        np.testing.assert_array_equal(nn.Softplus()(x), np.array([[0, np.log(2), 1e4]], np.float32))
+        np.testing.assert_array_equal(nn.LogSoftmax(dim=1)(x), [[-2e4, -1e4, 0]])
+
+
+def test_prelu_channel_count_must_match_the_input():
+    with pytest.raises(ValueError, match=r"3 slopes need an input with 3 channels along axis 1, got shape \(2, 4\)"):
+        nn.PReLU(3)(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="num_parameters must be a positive int"):
+        nn.PReLU(0)
+    with pytest.raises(ValueError, match=r"LogSoftmax\(dim=1\)"):
+        nn.LogSoftmax()
 
 
 def test_erf_matches_math_erf_to_float64_precision():

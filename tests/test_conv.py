@@ -108,7 +108,9 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, N, N\), got \(1, 1, 8, 8\)"):
         conv(images((1, 1, 8, 8)))
     with pytest.raises(ValueError, match="expected input of shape"):
-        conv(images((3, 8, 8)))
+        conv(images((8, 8)))  # (3, 8, 8) is an unbatched image, see test_unbatched_input
+    with pytest.raises(ValueError, match=r"expected input of shape \(3, N, N\), got \(1, 8, 8\)"):
+        conv(images((1, 8, 8)))
     with pytest.raises(ValueError, match="dtype"):
         conv(images((1, 3, 8, 8)).astype(np.float64))
     with pytest.raises(RuntimeError, match="without a forward pass"):

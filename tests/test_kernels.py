@@ -78,7 +78,7 @@ def test_eval_mode_keeps_nothing_and_a_wrong_gradient_shape_is_refused():
     x = np.zeros((2, 3, 5, 5), np.float32)
     conv.eval()
     conv(x)
-    assert conv._xpad is None
+    assert conv._state is None
     conv.train()
     conv(x)
     with pytest.raises(ValueError, match=r"expected grad_output of shape \(2, 6, 3, 3\)"):
@@ -90,7 +90,7 @@ def test_configurations_the_kernel_does_not_take_run_the_reference(kwargs):
     conv = nn.Conv2d(3, kwargs.get("out_channels", 6), 3, stride=kwargs.get("stride", 1))
     assert not direct_conv.supports(conv)
     conv(np.zeros((1, 3, 7, 7), np.float32))
-    assert not isinstance(conv._xpad, direct_conv.Saved)
+    assert not isinstance(conv._state[0], direct_conv.Saved)
 
 
 def test_the_numpy_switch_runs_the_reference_path():
@@ -99,12 +99,20 @@ def test_the_numpy_switch_runs_the_reference_path():
     kernels.use("numpy")
     assert kernels.backend() == "numpy" and not direct_conv.supports(conv)
     conv(x)
-    assert not isinstance(conv._xpad, direct_conv.Saved)
+    assert not isinstance(conv._state[0], direct_conv.Saved)
     kernels.use("numba")
     conv(x)
-    assert isinstance(conv._xpad, direct_conv.Saved)
+    assert isinstance(conv._state[0], direct_conv.Saved)
     with pytest.raises(ValueError, match="'cuda' is not a kernel backend; use one of numba, numpy"):
         kernels.use("cuda")
+
+
+def test_prepare_compiles_every_kernel_up_front_on_the_numba_path_only():
+    kernels.use("numba")
+    assert kernels.prepare(np.float32) and kernels.prepare(np.float64)
+    assert {("conv_loops", np.dtype(np.float32)), ("batchnorm_loops", np.dtype(np.float64))} <= kernels._READY
+    kernels.use("numpy")
+    assert not kernels.prepare()
 
 
 def test_the_environment_variable_chooses_the_path():
@@ -128,15 +136,20 @@ def test_kernels_use_the_blas_thread_setting():
         assert kernels.thread_count() == min(2, numba.config.NUMBA_NUM_THREADS)
 
 
+def loading_kernels_raises(monkeypatch, error: Exception) -> None:
+    """Every kernel module load raises ``error`` (as on a machine where Numba cannot compile), from a cold start."""
+    def load(module):
+        raise error
+
+    monkeypatch.setattr(kernels, "_loops", load)
+    monkeypatch.setattr(kernels, "_READY", set())
+    kernels.use("numba")
+
+
 def test_a_machine_where_numba_cannot_compile_falls_back_to_numpy_with_one_warning(monkeypatch):
     from numba.core.errors import LoweringError
 
-    def cannot_compile(module):
-        raise LoweringError("simulated: no LLVM target for this CPU")
-
-    monkeypatch.setattr(kernels, "_loops", cannot_compile)
-    monkeypatch.setattr(kernels, "_READY", set())
-    kernels.use("numba")
+    loading_kernels_raises(monkeypatch, LoweringError("simulated: no LLVM target for this CPU"))
     conv = nn.Conv2d(3, 6, 3, generator=np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
     with warnings.catch_warnings(record=True) as caught:
@@ -153,12 +166,7 @@ def test_a_machine_where_numba_cannot_compile_falls_back_to_numpy_with_one_warni
 
 
 def test_a_bug_in_a_kernel_is_not_mistaken_for_a_machine_that_cannot_compile(monkeypatch):
-    def broken(module):
-        raise ZeroDivisionError("a real bug")
-
-    monkeypatch.setattr(kernels, "_loops", broken)
-    monkeypatch.setattr(kernels, "_READY", set())
-    kernels.use("numba")
+    loading_kernels_raises(monkeypatch, ZeroDivisionError("a real bug"))
     with pytest.raises(ZeroDivisionError):
         nn.Conv2d(3, 6, 3)(np.zeros((1, 3, 5, 5), np.float32))
 

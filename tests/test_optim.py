@@ -85,20 +85,28 @@ def test_defaults_equal_torch():
         assert ours == {k: theirs[k] for k in ours}, name
 
 
-def test_param_groups_with_own_hyperparameters_match_torch():
-    rng = np.random.default_rng(1)
+def two_groups_stepped_with_torch(name, defaults, override, steps, seed):
+    """Our optimizer and torch's on the same two groups ({"params": first two} and {"params": last,
+    **override}) after ``steps`` steps with the same gradients: (opt, our params, torch params)."""
+    rng = np.random.default_rng(seed)
     inits = random_arrays(rng, np.float64)
     ours = [Parameter(a.copy()) for a in inits]
     theirs = [torch.tensor(a, requires_grad=True) for a in inits]
-    opt = optim.SGD([{"params": ours[:2]}, {"params": ours[2:], "lr": 0.5, "momentum": 0.9}], lr=0.1)
-    torch_opt = torch.optim.SGD([{"params": theirs[:2]}, {"params": theirs[2:], "lr": 0.5, "momentum": 0.9}], lr=0.1)
-    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
-    for _ in range(3):
+    opt = getattr(optim, name)([{"params": ours[:2]}, {"params": ours[2:], **override}], **defaults)
+    torch_opt = getattr(torch.optim, name)([{"params": theirs[:2]}, {"params": theirs[2:], **override}],
+                                           foreach=False, **defaults)
+    for _ in range(steps):
         grads = random_arrays(rng, np.float64)
         set_grads(ours, grads)
         set_grads(theirs, grads)
         opt.step()
         torch_opt.step()
+    return opt, ours, theirs
+
+
+def test_param_groups_with_own_hyperparameters_match_torch():
+    opt, ours, theirs = two_groups_stepped_with_torch("SGD", dict(lr=0.1), dict(lr=0.5, momentum=0.9), 3, seed=1)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
     for p, t in zip(ours, theirs):
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-13)
 
@@ -116,20 +124,8 @@ GROUP_CONFIGS = [
 @pytest.mark.parametrize("name, defaults, override", GROUP_CONFIGS, ids=lambda c: str(c))
 def test_every_optimizer_takes_per_group_hyperparameters_like_torch(name, defaults, override):
     """E.g. no weight decay on biases: [{"params": weights}, {"params": biases, "weight_decay": 0}]."""
-    rng = np.random.default_rng(2)
-    inits = random_arrays(rng, np.float64)
-    ours = [Parameter(a.copy()) for a in inits]
-    theirs = [torch.tensor(a, requires_grad=True) for a in inits]
-    opt = getattr(optim, name)([{"params": ours[:2]}, {"params": ours[2:], **override}], **defaults)
-    torch_opt = getattr(torch.optim, name)([{"params": theirs[:2]}, {"params": theirs[2:], **override}],
-                                           foreach=False, **defaults)
+    opt, ours, theirs = two_groups_stepped_with_torch(name, defaults, override, 4, seed=2)
     assert opt.param_groups[1]["weight_decay"] == 0 and opt.param_groups[0]["weight_decay"] == defaults["weight_decay"]
-    for _ in range(4):
-        grads = random_arrays(rng, np.float64)
-        set_grads(ours, grads)
-        set_grads(theirs, grads)
-        opt.step()
-        torch_opt.step()
     for p, t in zip(ours, theirs):
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-14)
     state = opt.state_dict()

@@ -20,6 +20,14 @@ ACTIVATIONS = [
     (nn.GELU(), torch.nn.GELU()),
     (nn.GELU(approximate="tanh"), torch.nn.GELU(approximate="tanh")),
     (nn.Flatten(), torch.nn.Flatten()),
+    (nn.SiLU(), torch.nn.SiLU()),
+    (nn.Mish(), torch.nn.Mish()),
+    (nn.Hardswish(), torch.nn.Hardswish()),
+    (nn.ReLU6(), torch.nn.ReLU6()),
+    (nn.Softplus(), torch.nn.Softplus()),
+    (nn.Softplus(beta=1.5, threshold=2), torch.nn.Softplus(beta=1.5, threshold=2)),
+    (nn.LogSoftmax(dim=1), torch.nn.LogSoftmax(dim=1)),
+    (nn.LogSoftmax(dim=0), torch.nn.LogSoftmax(dim=0)),
 ]
 
 

@@ -222,8 +222,8 @@ if __name__ == "__main__":
 def alive(pid: int) -> bool:
     """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
         return False
 
 
@@ -250,3 +250,46 @@ def test_trial_processes_end_when_the_search_is_killed_with_sigkill(tmp_path):
         for pid in [int(p.read_text()) for p in tmp_path.glob("trials/*/pid") if p.read_text()]:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_ray_backend_without_ray_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as when it is not installed
+    monkeypatch.setitem(sys.modules, "ray.tune", None)
+    assert main(["search", "--grid", "lr=1e-3", "--backend", "ray", "--out", str(tmp_path)]) == 1
+    assert "pip install 'scratchnet[ray]'" in capsys.readouterr().err
+
+
+def test_an_unreachable_ray_address_is_named_within_seconds(tmp_path, capsys):
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'scratchnet[ray]'); not installed here")
+    start = time.time()
+    assert main(["search", "--grid", "lr=1e-3", "--backend", "ray", "--address", "127.0.0.1:1",
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach a Ray cluster at 127.0.0.1:1" in err and "ray start --head" in err
+    assert time.time() - start < 30  # "within seconds": nothing waits for Ray's own minute-long retries
+    assert main(["search", "--grid", "lr=1e-3", "--backend", "ray", "--address", "nowhere",
+                 "--out", str(tmp_path)]) == 1
+    assert "must be auto or HOST:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("lr=loguniform:1e-2", "does not parse; allowed: KEY=V1,V2"),
+    ("lr=loguniform:1e-2:1e-4", "LOW < HIGH"),
+    ("lr=uniform:a:b", "uniform:LOW:HIGH"),
+])
+def test_a_search_space_that_does_not_parse_says_what_is_allowed(tmp_path, capsys, entry, message):
+    assert main(["search", "--grid", entry, "--backend", "ray", "--search", "optuna", "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ranges_and_ray_options_need_their_mode(tmp_path, capsys):
+    assert main(["search", "--grid", "lr=loguniform:1e-4:1e-2", "--out", str(tmp_path)]) == 2
+    assert "needs --search optuna" in capsys.readouterr().err
+    assert main(["search", "--grid", "lr=1e-3", "--scheduler", "asha", "--out", str(tmp_path)]) == 2
+    assert "--scheduler asha need --backend ray" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_refused_before_any_trial(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["search", "--grid", "lr=1e-3", "--out", str(tmp_path / "file")]) == 2
+    assert f"--out {tmp_path / 'file'}: cannot write there" in capsys.readouterr().err

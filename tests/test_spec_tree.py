@@ -56,6 +56,8 @@ def test_spec_of_writes_the_spec_a_model_was_built_from():
     assert spec_of(python_built) == {"type": "Sequential", "children": {
         "conv": {"type": "Conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": [3, 3]},
         "act": {"type": "ReLU"}}}
+    assert spec_of(nn.Residual(nn.Linear(2, 2), shortcut=None)) == {
+        "type": "Residual", "block": {"type": "Linear", "in_features": 2, "out_features": 2}}
     assert spec_of(nn.Sequential(nn.Linear(2, 2)).append(nn.Tanh())) == {
         "type": "Sequential", "layers": [{"type": "Linear", "in_features": 2, "out_features": 2}, {"type": "Tanh"}]}
 

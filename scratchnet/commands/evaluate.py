@@ -16,7 +16,7 @@ def register(subparsers) -> None:
                     "report (precision, recall, F1, support per class; scikit-learn's numbers). On the run's own "
                     "test set this also rewrites the test entries of metrics.json and test_predictions.npz.",
     )
-    parser.add_argument("run", metavar="RUN", type=Path, help="a run directory or a model file (model.npz)")
+    parser.add_argument("run", metavar="RUN", type=Path, help="a run directory, a model file (model.npz) or an exported model.onnx")
     parser.add_argument("--dataset", help="the dataset to test on (default: the one the model was trained on)")
     parser.add_argument("--root", metavar="DIR", help="a folder holding the dataset's files")
     parser.add_argument("--test-subset", type=int, metavar="N", help="score N images of the test set")

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         "the way MNIST's digits were (grayscale, ink bright on dark, cropped, scaled to 20 px and "
         "centred by mass); other pictures are resized to the model's input.",
     )
-    parser.add_argument("run", metavar="RUN", type=Path, help="a training run folder or its model file")
+    parser.add_argument("run", metavar="RUN", type=Path, help="a training run folder, its model file or an exported model.onnx")
     parser.add_argument("images", metavar="IMAGE", type=Path, nargs="+",
                         help="PNG/JPEG files, or IDX image files (gzip or raw)")
     parser.add_argument("--top-k", type=int, default=3, metavar="K",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import UsageError
+from .usage import UsageError
 from ..train.config import ConfigError, TrainConfig
 from ..train.recipes import RECIPES, Recipe, recipe
 
@@ -39,7 +39,7 @@ def table() -> str:
         rows.append((item.name, settings["dataset"], settings["model"], _training(settings),
                      settings.get("augment", "none"),
                      f"{budget / 60:g} min budget" if budget else f"{settings.get('epochs', TrainConfig.epochs)} epochs",
-                     f"{measured.test_accuracy:.2%}" if measured else NOT_MEASURED,
+                     f"{measured.test_accuracy:.2%} ({measured.test_set})" if measured else NOT_MEASURED,
                      f"{measured.train_minutes:.1f} min" if measured else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]

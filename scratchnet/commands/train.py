@@ -56,6 +56,10 @@ def register(subparsers) -> None:
                        help="start from a named recipe's settings (`scratchnet recipes`); other flags override them")
     add(model, "--model", metavar="NAME|FILE", help="a zoo name (`scratchnet models`) or a .json/.toml layer spec")
     add(model, "--loss", choices=LOSS_CHOICES, help=_choices_help(LOSSES, "auto: mse for sigmoid outputs, else ce"))
+    add(model, "--init-from", metavar="FILE", help="start from the weights in a .safetensors/.onnx/.npz file "
+        "(e.g. trained in PyTorch; --model must be their architecture)")
+    model.add_argument("--new-head", action="store_true", default=argparse.SUPPRESS,
+                       help="with --init-from: start the last layer afresh when its shape differs (other classes)")
     model.add_argument("--class-weight", dest=flags.field("--class-weight"), action="append", type=_class_weight,
                        metavar="NAME=W", default=argparse.SUPPRESS,
                        help="weight of a class in the cross-entropy, by name (repeatable), "

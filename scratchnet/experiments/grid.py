@@ -44,9 +44,24 @@ def parse_value(text: str):
         return text
 
 
-def parse_grid(entries: list[str]) -> dict[str, list]:
-    """``["lr=1e-3,3e-4", "model=a,b"]`` → ``{"lr": [0.001, 0.0003], "model": ["a", "b"]}``."""
-    grid: dict[str, list] = {}
+class Range(NamedTuple):
+    """A range to sample from (``--search optuna``): ``loguniform``/``uniform`` floats or ``randint``
+    integers in [low, high]."""
+
+    kind: str
+    low: float
+    high: float
+
+
+RANGES = ("loguniform", "uniform", "randint")
+SPACE_HELP = ("KEY=V1,V2,... (values to try), or with --search optuna also KEY=loguniform:LOW:HIGH, "
+              "KEY=uniform:LOW:HIGH or KEY=randint:LOW:HIGH (e.g. lr=loguniform:1e-4:1e-2)")
+
+
+def parse_grid(entries: list[str], ranges: bool = False) -> dict[str, list | Range]:
+    """``["lr=1e-3,3e-4", "model=a,b"]`` → ``{"lr": [0.001, 0.0003], "model": ["a", "b"]}``; with
+    ``ranges``, ``lr=loguniform:1e-4:1e-2`` → ``{"lr": Range("loguniform", 1e-4, 1e-2)}`` too."""
+    grid: dict[str, list | Range] = {}
     for entry in entries:
         key, sep, values = entry.partition("=")
         key = key.strip()
@@ -54,8 +69,29 @@ def parse_grid(entries: list[str]) -> dict[str, list]:
             raise ValueError(f"grid entry {entry!r} must look like KEY=VALUE1,VALUE2 (e.g. lr=1e-3,3e-4)")
         if key in grid:
             raise ValueError(f"grid key {key!r} is given twice; list all its values in one entry: {key}=A,B")
-        grid[key] = [parse_value(v.strip()) for v in values.split(",")]
+        kind = values.partition(":")[0].strip()
+        if kind in RANGES:
+            if not ranges:
+                raise ValueError(f"grid entry {entry!r} is a range to sample from, which needs --search optuna; "
+                                 f"a grid lists its values: {key}=V1,V2")
+            grid[key] = parse_range(entry, values)
+        else:
+            grid[key] = [parse_value(v.strip()) for v in values.split(",")]
     return grid
+
+
+def parse_range(entry: str, text: str) -> Range:
+    """``loguniform:1e-4:1e-2`` → Range; ValueError saying what is allowed otherwise."""
+    parts = [part.strip() for part in text.split(":")]
+    try:
+        kind, low, high = parts
+        low, high = (int(low), int(high)) if kind == "randint" else (float(low), float(high))
+        if not low < high or (kind == "loguniform" and low <= 0):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"search space entry {entry!r} does not parse; allowed: {SPACE_HELP}, with LOW < HIGH "
+                         "(and LOW > 0 for loguniform)") from None
+    return Range(kind, low, high)
 
 
 def trial_name(settings: dict) -> str:
@@ -81,12 +117,15 @@ def train_trial(settings: dict, run_dir: str) -> None:
 
 
 def summarize(run_dir: Path) -> dict:
-    """The scalar values of a finished trial's metrics.json, plus the best epoch's validation loss
-    and accuracy from history.csv when there is one (the row with the minimum val_loss)."""
-    metrics = read_json(run_dir / METRICS)
+    """The scalar values of a finished trial's metrics.json (none for a trial stopped early by a
+    scheduler: then ``epochs_run`` from history.csv), plus the best epoch's validation loss and
+    accuracy from history.csv when there is one (the row with the minimum val_loss)."""
+    metrics = read_json(run_dir / METRICS) if is_finished(run_dir) else {}
     row = {key: value for key, value in metrics.items() if isinstance(value, (int, float, str)) and key != "dataset_note"}
     if (run_dir / HISTORY).is_file():
-        validated = [r for r in read_history(run_dir / HISTORY) if r["val_loss"] == r["val_loss"]]  # not NaN
+        history = read_history(run_dir / HISTORY)
+        row.setdefault("epochs_run", len(history))
+        validated = [r for r in history if r["val_loss"] == r["val_loss"]]  # not NaN
         if validated:
             best = min(validated, key=lambda r: r["val_loss"])
             row["val_loss"], row["val_accuracy"] = best["val_loss"], best["val_accuracy"]
@@ -149,14 +188,18 @@ def collect(trials: list[Trial], out: Path, metric: str) -> list[dict]:
 
 
 def sort_rows(rows: list[dict], metric: str) -> list[dict]:
-    """Rows best first by ``metric``: descending for accuracy-like metrics, ascending otherwise."""
+    """Rows best first by ``metric``: descending for accuracy-like metrics, ascending otherwise.
+    Rows with a ``status`` other than "finished" (stopped, failed) may lack it: they go last."""
+    unscored = [row for row in rows if row.get("status", "finished") != "finished"
+                and not isinstance(row.get(metric), (int, float))]
+    rows = [row for row in rows if not any(row is other for other in unscored)]
     missing = [row["trial"] for row in rows if not isinstance(row.get(metric), (int, float))]
     if missing:
         known = sorted({key for row in rows for key, value in row.items() if isinstance(value, (int, float))})
         raise ValueError(f"metric {metric!r} is missing from trial(s) {', '.join(missing)}; "
                          f"numeric columns are {', '.join(known)}")
     descending = any(word in metric for word in HIGHER_IS_BETTER)
-    return sorted(rows, key=lambda row: row[metric], reverse=descending)
+    return sorted(rows, key=lambda row: row[metric], reverse=descending) + unscored
 
 
 def _columns(rows: list[dict]) -> list[str]:
@@ -182,7 +225,8 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     columns = columns or [c for c in _columns(rows) if c != "run_dir"]
     cells = [[_cell(row.get(column, "")) for column in columns] for row in rows]
     widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
-    numeric = [all(isinstance(row.get(column), (int, float)) for row in rows) for column in columns]
+    numeric = [all(isinstance(row[column], (int, float)) for row in rows if row.get(column, "") != "")
+               for column in columns]  # a stopped trial's empty test columns do not make a column text
 
     def line(values):
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()

@@ -1,4 +1,5 @@
-"""Engine helpers shared by the layers: pair arguments, output sizes, input and gradient checks.
+"""Engine helpers shared by the layers: pair arguments, output sizes, input and gradient checks,
+and the overflow-free sigmoid and softplus that activations and losses share.
 
 One place for what every spatial layer needs, so Conv2d, the pools and the zoo compute
 a window's output size the same way and every layer words its errors alike:
@@ -48,8 +49,11 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilat
 
 def check_window_fits(module: Module, x: np.ndarray, kernel: tuple, padding: tuple,
                       dilation: tuple = (1, 1)) -> None:
-    """Raise a ValueError naming ``module`` when the (dilated) kernel is larger than the padded input."""
-    padded = (x.shape[-2] + 2 * padding[0], x.shape[-1] + 2 * padding[1])
+    """Raise a ValueError naming ``module`` when the (dilated) kernel is larger than the padded input.
+
+    ``padding`` per axis: an int padded on both sides, or a (before, after) pair.
+    """
+    padded = tuple(size + (sum(p) if isinstance(p, tuple) else 2 * p) for size, p in zip(x.shape[-2:], padding))
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
     if padded[0] < extent[0] or padded[1] < extent[1]:
         dilated = "" if tuple(dilation) == (1, 1) else f" (dilated to {extent[0]}x{extent[1]})"
@@ -102,3 +106,22 @@ def check_grad_output(module: Module, grad_output, expected: tuple) -> None:
     if getattr(grad_output, "shape", None) != tuple(expected):
         raise ValueError(f"{module!r}: expected grad_output of shape {tuple(expected)}, "
                          f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}")
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1 / (1 + e⁻ˣ), computed as (1 + tanh(x/2)) / 2 so it never overflows; a new array."""
+    y = np.multiply(x, 0.5)
+    np.tanh(y, out=y)
+    y += 1
+    y *= 0.5
+    return y
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + eˣ) = max(x, 0) + log1p(e^-|x|), never overflowing; a new array."""
+    y = np.abs(x)
+    np.negative(y, out=y)
+    np.exp(y, out=y)
+    np.log1p(y, out=y)
+    y += np.maximum(x, 0)
+    return y

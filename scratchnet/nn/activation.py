@@ -1,6 +1,7 @@
-"""Activations with ``torch.nn``'s names and semantics: elementwise (Softmax: along ``dim``).
+"""Activations with ``torch.nn``'s names and semantics: elementwise (Softmax, LogSoftmax: along ``dim``).
 
-Each takes an array of any shape and returns one of the same shape and dtype. In training
+Each takes an array of any shape and returns one of the same shape and dtype; PReLU learns
+its negative slope (one, or one per channel). In training
 mode forward saves the one array backward needs (a mask, the input or the output), so
 backward is a couple of NumPy calls; eval-mode forwards keep nothing.
 """
@@ -10,8 +11,8 @@ import math
 
 import numpy as np
 
-from ._utils import check_array
-from .module import Module
+from ._utils import check_array, check_float_dtype, sigmoid, softplus
+from .module import Module, Parameter
 
 
 # W. J. Cody's rational approximations (Math. Comp. 23, 1969; SPECFUN's CALERF), accurate to
@@ -151,10 +152,7 @@ class Sigmoid(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
-        y = np.multiply(x, 0.5)
-        np.tanh(y, out=y)
-        y += 1
-        y *= 0.5
+        y = sigmoid(x)
         self._y = y if self.training else None
         return y
 
@@ -187,23 +185,34 @@ class Tanh(Module):
         return grad
 
 
-class Softmax(Module):
+class _Dim(Module):
+    """An activation along ``dim`` (required: PyTorch's implicit choice when it is left out is deprecated)."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        if dim is None:
+            raise ValueError(f"{type(self).__name__} needs the dimension to normalise over, e.g. "
+                             f"{type(self).__name__}(dim=1) for (N, C) logits")
+        self.dim = int(dim)
+        self._y = None
+
+    def _check_dim(self, x: np.ndarray) -> None:
+        check_array(self, x)
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ValueError(f"{self!r}: input of shape {x.shape} has no dimension {self.dim}")
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_Dim):
     """y = exp(x) / Σ exp(x) along ``dim`` (max-shifted for stability); dL/dx = y (g - Σ g·y).
 
     ``dim`` is required: PyTorch's implicit choice when it is left out is deprecated.
     """
 
-    def __init__(self, dim: int | None = None):
-        super().__init__()
-        if dim is None:
-            raise ValueError("Softmax needs the dimension to normalise over, e.g. Softmax(dim=1) for (N, C) logits")
-        self.dim = int(dim)
-        self._y = None
-
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(self, x)
-        if not -x.ndim <= self.dim < x.ndim:
-            raise ValueError(f"{self!r}: input of shape {x.shape} has no dimension {self.dim}")
+        self._check_dim(x)
         y = np.subtract(x, x.max(axis=self.dim, keepdims=True))
         np.exp(y, out=y)
         y /= y.sum(axis=self.dim, keepdims=True)
@@ -217,8 +226,26 @@ class Softmax(Module):
         grad *= y
         return grad
 
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+
+class LogSoftmax(_Dim):
+    """y = x - log Σ exp(x) along ``dim`` (max-shifted for stability); dL/dx = g - exp(y) · Σ g.
+
+    ``dim`` is required, as for Softmax.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_dim(x)
+        y = np.subtract(x, x.max(axis=self.dim, keepdims=True))
+        y -= np.log(np.exp(y).sum(axis=self.dim, keepdims=True))
+        self._y = y if self.training else None
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        y = self._saved(self._y)
+        grad = np.exp(y)
+        grad *= grad_output.sum(axis=self.dim, keepdims=True)
+        np.subtract(grad_output, grad, out=grad)
+        return grad
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -266,3 +293,137 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
+
+
+class _SavesInput(Module):
+    """An elementwise activation whose backward needs its input x (saved in training mode only)."""
+
+    def __init__(self):
+        super().__init__()
+        self._x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        self._x = x if self.training else None
+        return self._apply(x)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return grad_output * self._slope(self._saved(self._x))
+
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _slope(self, x: np.ndarray) -> np.ndarray:
+        """dy/dx at x."""
+        raise NotImplementedError
+
+
+class SiLU(_SavesInput):
+    """x · σ(x) (the swish); dy/dx = σ(x) · (1 + x · (1 - σ(x)))."""
+
+    def _apply(self, x):
+        return x * sigmoid(x)
+
+    def _slope(self, x):
+        s = sigmoid(x)
+        return s * (1 + x * (1 - s))
+
+
+class Mish(_SavesInput):
+    """x · tanh(softplus(x)); dy/dx = t + x · (1 - t²) · σ(x) with t = tanh(softplus(x))."""
+
+    def _apply(self, x):
+        return x * np.tanh(softplus(x))
+
+    def _slope(self, x):
+        t = np.tanh(softplus(x))
+        return t + x * (1 - t * t) * sigmoid(x)
+
+
+class Hardswish(_SavesInput):
+    """x · ReLU6(x + 3) / 6: 0 for x ≤ -3, x for x ≥ 3, x (x + 3) / 6 between;
+    dy/dx = 0, 1 and x/3 + 1/2 on those ranges (torch's choice at the two kinks)."""
+
+    def _apply(self, x):
+        return x * np.clip(x + 3, 0, 6) / 6
+
+    def _slope(self, x):
+        return np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1)).astype(x.dtype, copy=False)
+
+
+class ReLU6(_SavesInput):
+    """min(max(x, 0), 6); dy/dx = 1 for 0 < x < 6, else 0."""
+
+    def _apply(self, x):
+        return np.clip(x, 0, 6)
+
+    def _slope(self, x):
+        return ((x > 0) & (x < 6)).astype(x.dtype)
+
+
+class Softplus(_SavesInput):
+    """log(1 + e^{βx}) / β, or x where βx > threshold (as torch, for accuracy); dy/dx = σ(βx) (1 beyond)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        if not beta > 0:
+            raise ValueError(f"Softplus: beta must be positive, got {beta!r}")
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def _apply(self, x):
+        scaled = x * self.beta
+        return np.where(scaled > self.threshold, x, softplus(scaled) / self.beta).astype(x.dtype, copy=False)
+
+    def _slope(self, x):
+        scaled = x * self.beta
+        return np.where(scaled > self.threshold, 1, sigmoid(scaled)).astype(x.dtype, copy=False)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class PReLU(Module):
+    """x for x > 0, a · x otherwise, with a learned slope a: one shared (``num_parameters=1``) or
+    one per channel (axis 1 of the input, ``num_parameters=C``), starting at ``init``.
+
+    dL/dx = g · (1 for x > 0, a otherwise);  dL/da = Σ g · min(x, 0) (per channel: over every axis but 1).
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=np.float32):
+        super().__init__()
+        if not isinstance(num_parameters, (int, np.integer)) or num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
+        self.num_parameters, self.init = int(num_parameters), float(init)
+        self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=dtype))
+        self._x = None
+
+    def _slopes(self, x: np.ndarray) -> np.ndarray:
+        """The weight shaped to broadcast against x: per channel along axis 1."""
+        if self.num_parameters == 1:
+            return self.weight.data.reshape((1,) * x.ndim)
+        if x.ndim < 2 or x.shape[1] != self.num_parameters:
+            raise ValueError(f"{self!r}: {self.num_parameters} slopes need an input with {self.num_parameters} "
+                             f"channels along axis 1, got shape {x.shape}")
+        return self.weight.data.reshape((self.num_parameters,) + (1,) * (x.ndim - 2))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        check_float_dtype(self, x, self.weight.dtype)
+        slopes = self._slopes(x)
+        self._x = x if self.training else None
+        return np.where(x > 0, x, x * slopes)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        x = self._saved(self._x)
+        negative = x <= 0
+        contribution = grad_output * np.where(negative, x, 0)
+        if self.num_parameters == 1:
+            grad_a = np.array([contribution.sum()], dtype=self.weight.dtype)
+        else:
+            grad_a = contribution.sum(axis=(0, *range(2, x.ndim))).astype(self.weight.dtype, copy=False)
+        self.weight.accumulate(grad_a)
+        return np.where(negative, grad_output * self._slopes(x), grad_output)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+

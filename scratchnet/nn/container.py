@@ -23,7 +23,22 @@ import numpy as np
 from .module import Module
 
 
-class Sequential(Module):
+class _Ordered(Module):
+    """Children named by position, "0", "1", ...: ``append``, ``len`` and iteration over the modules."""
+
+    def append(self, module: Module):
+        """Add ``module`` at the end, named by its position."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class Sequential(_Ordered):
     """Modules applied in order; backward runs them in reverse.
 
     ``Sequential(a, b, c)`` names its children "0", "1", "2" (keys "0.weight", ...);
@@ -71,17 +86,6 @@ class Sequential(Module):
         first = next(iter(self._modules.values()), None)
         return first is not None and first.can_skip_input_grad
 
-    def append(self, module: Module) -> "Sequential":
-        """Add ``module`` at the end, named by its position."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __getitem__(self, index):
         items = list(self._modules.items())
         if isinstance(index, slice):
@@ -89,7 +93,7 @@ class Sequential(Module):
         return items[_position(index, len(items), "Sequential")][1]
 
 
-class ModuleList(Module):
+class ModuleList(_Ordered):
     """A list of modules named "0", "1", ... (``torch.nn.ModuleList``); it has no forward of its own."""
 
     def __init__(self, modules: Iterable[Module] | None = None):
@@ -97,20 +101,10 @@ class ModuleList(Module):
         for module in modules or ():
             self.append(module)
 
-    def append(self, module: Module) -> "ModuleList":
-        self.add_module(str(len(self)), module)
-        return self
-
     def extend(self, modules: Iterable[Module]) -> "ModuleList":
         for module in modules:
             self.append(module)
         return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __getitem__(self, index):
         modules = list(self._modules.values())

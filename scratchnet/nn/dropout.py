@@ -1,4 +1,4 @@
-"""Dropout: inverted dropout with ``torch.nn.Dropout``'s semantics."""
+"""Dropout: inverted dropout with ``torch.nn.Dropout``'s and ``torch.nn.Dropout2d``'s semantics."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +31,7 @@ class Dropout(Module):
         if not self.training:
             self._mask = None
             return x
-        mask = resolve(self.generator).random(x.shape, dtype=x.dtype)
+        mask = resolve(self.generator).random(self._mask_shape(x), dtype=x.dtype)
         np.greater_equal(mask, self.p, out=mask)
         mask *= 1 / (1 - self.p)
         self._mask = mask
@@ -40,5 +40,22 @@ class Dropout(Module):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output * self._saved(self._mask)
 
+    def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """One draw per element."""
+        return x.shape
+
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout2d(Dropout):
+    """``torch.nn.Dropout2d``: zero whole channels. For x (N, C, H, W) the mask m is drawn per
+    (sample, channel), shape (N, C, 1, 1), and broadcast over the feature map; the same formulas
+    as Dropout otherwise (y = x · m, dL/dx = g · m). A 3-D input is taken as (N, C, L), as torch
+    2.x does today (it warns that this will change; use 4-D inputs).
+    """
+
+    def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        if x.ndim not in (3, 4):
+            raise ValueError(f"{self!r}: expected input of shape (N, C, H, W) (or (N, C, L)), got {x.shape}")
+        return x.shape[:2] + (1,) * (x.ndim - 2)

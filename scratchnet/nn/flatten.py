@@ -1,4 +1,4 @@
-"""Flatten: merge dimensions start_dim..end_dim into one, as ``torch.nn.Flatten``."""
+"""Flatten and Unflatten (``torch.nn.Flatten``, ``torch.nn.Unflatten``): reshapes, and reshapes back in backward."""
 from __future__ import annotations
 
 import math
@@ -38,3 +38,40 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size``, e.g. Unflatten(1, (C, H, W)): (N, C·H·W) -> (N, C, H, W).
+
+    One entry of ``unflattened_size`` may be -1 (inferred). A reshape; backward reshapes the gradient back.
+    """
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        sizes = tuple(unflattened_size) if isinstance(unflattened_size, (tuple, list)) else None
+        ok = sizes and all(isinstance(v, (int, np.integer)) and (v > 0 or v == -1) for v in sizes) \
+            and sizes.count(-1) <= 1
+        if not ok:
+            raise ValueError(f"Unflatten: unflattened_size must be a tuple of positive ints (one may be -1), "
+                             f"got {unflattened_size!r}")
+        self.dim, self.unflattened_size = int(dim), tuple(int(v) for v in sizes)
+        self._input_shape = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ValueError(f"{self!r}: input of shape {x.shape} has no dimension {self.dim}")
+        dim = self.dim % x.ndim
+        known = math.prod(v for v in self.unflattened_size if v != -1)
+        fits = x.shape[dim] % known == 0 if -1 in self.unflattened_size else x.shape[dim] == known
+        if not fits:
+            raise ValueError(f"{self!r}: dimension {self.dim} of the input of shape {x.shape} has {x.shape[dim]} "
+                             f"values, which do not split into {self.unflattened_size}")
+        self._input_shape = x.shape if self.training else None
+        return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return grad_output.reshape(self._saved(self._input_shape))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

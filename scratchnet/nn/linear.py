@@ -4,18 +4,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from ._utils import check_input
+from ._utils import check_grad_output, check_input
 from .module import Module, Parameter
 
 
 class Linear(Module):
-    """``torch.nn.Linear``: input (N, in_features) -> output (N, out_features).
+    """``torch.nn.Linear``: input (*, in_features) -> output (*, out_features), e.g. (N, in) -> (N, out).
 
     Forward:  y = x @ W.T + b
-    Backward: dL/dx = g @ W          (N, in)   (skipped when input_grad=False)
-              dL/dW = gᵀ @ x         (out, in)
-              dL/db = Σ_n g          (out,)
-    where g = dL/dy has shape (N, out).
+    Backward: dL/dx = g @ W          (*, in)   (skipped when input_grad=False)
+              dL/dW = gᵀ @ x         (out, in)  with g and x flattened to rows (M, out), (M, in)
+              dL/db = Σ_rows g       (out,)
+    where g = dL/dy has shape (*, out) and M is the product of the leading dimensions *.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, generator=None):
@@ -29,7 +29,8 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_input(self, x, (None, self.in_features), self.weight.dtype)
+        rank = max(getattr(x, "ndim", 2), 1)
+        check_input(self, x, (None,) * (rank - 1) + (self.in_features,), self.weight.dtype)
         self._x = x if self.training else None
         y = x @ self.weight.data.T
         if self.bias is not None:
@@ -40,13 +41,17 @@ class Linear(Module):
 
     def backward(self, grad_output: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         x = self._saved(self._x)
+        input_shape = x.shape
+        check_grad_output(self, grad_output, input_shape[:-1] + (self.out_features,))
+        if x.ndim != 2:  # (*, in) -> rows (M, in); grad_output alike
+            x, grad_output = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
         if x.shape[0] == 1:  # one sample: dL/dW is an outer product, cheaper than a K=1 GEMM
             self.weight.accumulate(np.multiply(grad_output.T, x))
         else:
             self.weight.accumulate(grad_output.T @ x)
         if self.bias is not None:
             self.bias.accumulate(grad_output.sum(axis=0))
-        return grad_output @ self.weight.data if input_grad else None
+        return (grad_output @ self.weight.data).reshape(input_shape) if input_grad else None
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

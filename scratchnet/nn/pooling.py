@@ -1,11 +1,14 @@
 """2-D max and average pooling (``torch.nn.MaxPool2d``, ``torch.nn.AvgPool2d``).
 
 Input x (N, C, H, W); window (kh, kw), stride (sh, sw) (default: the kernel size), padding
-(ph, pw) at most half the kernel. Output (N, C, Ho, Wo) with PyTorch's floor rule
-Ho = (H + 2·ph - kh) // sh + 1 (``ceil_mode=False``).
+(ph, pw) at most half the kernel, dilation (dh, dw) (max pooling only). Output (N, C, Ho, Wo)
+with PyTorch's rule Ho = (H + 2·ph - dh·(kh - 1) - 1) // sh + 1, rounded up instead with
+``ceil_mode=True`` (a last window that starts in the right padding is dropped). Windows that
+run past the padded input (ceil_mode) see extra padding on the bottom and right: -inf for max,
+nothing counted for the average.
 
 Both are computed from strided views instead of a patch matrix: the view
-``xpad[:, :, p::sh, q::sw]`` (cut to Ho x Wo) holds, for every output pixel, the input
+``xpad[:, :, p·dh::sh, q·dw::sw]`` (cut to Ho x Wo) holds, for every output pixel, the input
 under offset (p, q) of its window, so a window reduction is a few whole-array
 operations, for overlapping and non-overlapping windows alike. The results keep the
 memory layout of the input (e.g. channels-last from Conv2d).
@@ -22,117 +25,160 @@ from .parallel import run_blocks, sample_blocks
 class _Pool2d(Module):
     """Arguments, padding and shape checks shared by both pools."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False):
         super().__init__()
         self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else as_pair(stride, "stride", 1)
         self.padding = as_pair(padding, "padding", 0)
+        self.dilation = as_pair(dilation, "dilation", 1)
+        self.ceil_mode = bool(ceil_mode)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{type(self).__name__}: padding {self.padding} must be at most half of "
                              f"kernel_size {self.kernel_size} (as in PyTorch)")
         self._saved_state = None
 
+    def _extents(self) -> tuple[int, int]:
+        """The (dilated) window's height and width: dh·(kh - 1) + 1, dw·(kw - 1) + 1."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+
+    def _padded_hw(self, h: int, w: int) -> tuple[int, int]:
+        """Height and width the windows cover: H + 2·ph, plus what ceil_mode's last window runs past it."""
+        (ho, wo), (sh, sw), (eh, ew), (ph, pw) = self._out_hw(h, w), self.stride, self._extents(), self.padding
+        return max(h + 2 * ph, sh * (ho - 1) + eh), max(w + 2 * pw, sw * (wo - 1) + ew)
+
     def _pad(self, x: np.ndarray, value: float) -> np.ndarray:
-        """x (N, C, H, W) padded with ``value`` to (N, C, H + 2·ph, W + 2·pw), keeping x's memory layout."""
-        ph, pw = self.padding
-        if ph == 0 and pw == 0:
+        """x (N, C, H, W) padded with ``value`` to (N, C, *_padded_hw), keeping x's memory layout."""
+        (ph, pw), (n, c, h, w) = self.padding, x.shape
+        hp, wp = self._padded_hw(h, w)
+        if (hp, wp) == (h, w):
             return x
-        n, c, h, w = x.shape
-        xpad = np.empty_like(x, shape=(n, c, h + 2 * ph, w + 2 * pw))
+        xpad = np.empty_like(x, shape=(n, c, hp, wp))
         xpad.fill(value)
         xpad[:, :, ph:ph + h, pw:pw + w] = x
         return xpad
 
     def _out_hw(self, h: int, w: int) -> tuple[int, int]:
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        return output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        return (output_size(h, kh, sh, ph, dh, self.ceil_mode), output_size(w, kw, sw, pw, dw, self.ceil_mode))
 
     def _check(self, x: np.ndarray) -> tuple[int, int]:
         check_input(self, x, (None, None, None, None))
-        check_window_fits(self, x, self.kernel_size, self.padding)
+        check_window_fits(self, x, self.kernel_size, self.padding, self.dilation)
         return self._out_hw(x.shape[2], x.shape[3])
 
     def _check_grad(self, grad_output: np.ndarray, x_shape: tuple) -> None:
         check_grad_output(self, grad_output, (*x_shape[:2], *self._out_hw(*x_shape[2:])))
 
-    def _unpad(self, dxpad: np.ndarray) -> np.ndarray:
-        ph, pw = self.padding
-        return dxpad[:, :, ph:dxpad.shape[2] - ph, pw:dxpad.shape[3] - pw]
+    def _unpad(self, dxpad: np.ndarray, x_shape: tuple) -> np.ndarray:
+        (ph, pw), (h, w) = self.padding, x_shape[2:]
+        return dxpad[:, :, ph:ph + h, pw:pw + w]
+
+    def _windows(self, xpad: np.ndarray, ho: int, wo: int):
+        """Yield, for each kernel offset (p, q), the view xpad[:, :, p·dh::sh, q·dw::sw] cut to (Ho, Wo)."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        for p in range(kh):
+            for q in range(kw):
+                yield xpad[:, :, p * dh:p * dh + sh * (ho - 1) + 1:sh, q * dw:q * dw + sw * (wo - 1) + 1:sw]
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        text += f", dilation={self.dilation}" if self.dilation != (1, 1) else ""
+        return text + (", ceil_mode=True" if self.ceil_mode else "")
 
 
 class MaxPool2d(_Pool2d):
-    """``torch.nn.MaxPool2d``: y = max of each window (padding counts as -inf).
+    """``torch.nn.MaxPool2d``: y = max of each (dilated) window (padding counts as -inf).
 
     The max over a kh x kw window is separable, so it runs in two passes of cheap
     whole-array operations: first over the kw column offsets of every row,
 
-        z[n, c, r, j] = max_q xpad[n, c, r, j·sw + q]          (N, C, rows, Wo)
+        z[n, c, r, j] = max_q xpad[n, c, r, j·sw + q·dw]          (N, C, rows, Wo)
 
-    then over the kh row offsets, y[n, c, i, j] = max_p z[n, c, i·sh + p, j]. Each pass
-    records which offset won (in training mode), and backward routes each output gradient
-    back through both: to the winning row of z, then to the winning column of x (summed
-    where overlapping windows share an input). Ties go to the first maximum in row-major
-    window order, as in PyTorch's CPU kernel: each pass keeps the earliest offset on
-    equality, and taking columns before rows makes the earliest row win overall.
+    then over the kh row offsets, y[n, c, i, j] = max_p z[n, c, i·sh + p·dh, j]. Each pass
+    records which offset won (in training mode, or for ``return_indices``), and backward
+    routes each output gradient back through both: to the winning row of z, then to the
+    winning column of x (summed where overlapping windows share an input). Ties go to the
+    first maximum in row-major window order, as in PyTorch's CPU kernel: each pass keeps the
+    earliest offset on equality, and taking columns before rows makes the earliest row win overall.
+
+    ``return_indices=True`` returns (y, indices) as torch does: the winner's flat index
+    h·W + w in its (n, c) plane of the unpadded input (int64, y's shape).
     """
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x: np.ndarray):
         ho, wo = self._check(x)
-        kh, sh = self.kernel_size[0], self.stride[0]
-        xpad = self._pad(x, -np.inf)[:, :, : sh * (ho - 1) + kh]  # the rows some window covers
+        eh, sh = self._extents()[0], self.stride[0]
+        xpad = self._pad(x, -np.inf)[:, :, : sh * (ho - 1) + eh]  # the rows some window covers
         n, c, rows, _ = xpad.shape
         y = np.empty_like(xpad, shape=(n, c, ho, wo))  # keeps x's memory layout
-        col_winner = np.empty_like(xpad, dtype=np.uint8, shape=(n, c, rows, wo)) if self.training else None
-        row_winner = np.empty_like(y, dtype=np.uint8) if self.training else None
+        keep = self.training or self.return_indices
+        col_winner = np.empty_like(xpad, dtype=np.uint8, shape=(n, c, rows, wo)) if keep else None
+        row_winner = np.empty_like(y, dtype=np.uint8) if keep else None
 
         def pool_block(block):
-            z, z_winner = self._running_max(self._column_views(xpad[block], wo))
-            y_block, y_winner = self._running_max(self._row_views(z, ho))
+            z, z_winner = self._running_max(self._column_views(xpad[block], wo), keep)
+            y_block, y_winner = self._running_max(self._row_views(z, ho), keep)
             y[block] = y_block
-            if self.training:
+            if keep:
                 col_winner[block], row_winner[block] = z_winner, y_winner
 
         run_blocks(pool_block, sample_blocks(xpad))
         self._saved_state = (x.shape, col_winner, row_winner) if self.training else None
+        if self.return_indices:
+            return y, self._indices(x.shape, col_winner, row_winner)
         return y
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", return_indices=True" if self.return_indices else "")
+
+    def _indices(self, x_shape: tuple, col_winner: np.ndarray, row_winner: np.ndarray) -> np.ndarray:
+        """Flat indices h·W + w (unpadded) of each output's winner, from the two passes' winning offsets."""
+        (sh, sw), (dh, dw), (ph, pw) = self.stride, self.dilation, self.padding
+        ho, wo = row_winner.shape[2:]
+        row = np.arange(ho)[:, None] * sh + row_winner.astype(np.int64) * dh        # padded row of the winner
+        column_offset = np.take_along_axis(col_winner, row, axis=2).astype(np.int64)
+        column = np.arange(wo) * sw + column_offset * dw                           # padded column
+        return (row - ph) * x_shape[3] + (column - pw)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         x_shape, col_winner, row_winner = self._saved(self._saved_state)
         self._check_grad(grad_output, x_shape)
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        ph, pw = self.padding
+        (sh, sw), (eh, ew) = self.stride, self._extents()
         rows = col_winner.shape[2]
         # The gradient takes the input's memory layout (kept by the winner arrays), e.g.
         # channels-last after Conv2d: mixing layouts in one operation is slow.
         dxpad = np.zeros_like(col_winner, dtype=grad_output.dtype,
-                              shape=(*x_shape[:2], x_shape[2] + 2 * ph, x_shape[3] + 2 * pw))
+                              shape=(*x_shape[:2], *self._padded_hw(*x_shape[2:])))
 
         def unpool_block(block):
             grad = np.empty_like(row_winner[block], dtype=grad_output.dtype)
             grad[...] = grad_output[block]
             dz = np.zeros_like(col_winner[block], dtype=grad.dtype)
-            self._route(grad, row_winner[block], self._row_views(dz, grad.shape[2]), disjoint=sh >= kh)
+            self._route(grad, row_winner[block], self._row_views(dz, grad.shape[2]), disjoint=sh >= eh)
             dx_rows = dxpad[block, :, :rows]
-            self._route(dz, col_winner[block], self._column_views(dx_rows, grad.shape[3]), disjoint=sw >= kw)
+            self._route(dz, col_winner[block], self._column_views(dx_rows, grad.shape[3]), disjoint=sw >= ew)
 
         run_blocks(unpool_block, sample_blocks(dxpad))
-        return self._unpad(dxpad)
+        return self._unpad(dxpad, x_shape)
 
     def _column_views(self, a: np.ndarray, wo: int) -> list:
-        """a[:, :, :, q::sw] cut to Wo columns, for each column offset q."""
-        kw, sw = self.kernel_size[1], self.stride[1]
-        return [a[:, :, :, q:q + sw * (wo - 1) + 1:sw] for q in range(kw)]
+        """a[:, :, :, q·dw::sw] cut to Wo columns, for each column offset q."""
+        kw, sw, dw = self.kernel_size[1], self.stride[1], self.dilation[1]
+        return [a[:, :, :, q * dw:q * dw + sw * (wo - 1) + 1:sw] for q in range(kw)]
 
     def _row_views(self, a: np.ndarray, ho: int) -> list:
-        """a[:, :, p::sh] cut to Ho rows, for each row offset p."""
-        kh, sh = self.kernel_size[0], self.stride[0]
-        return [a[:, :, p:p + sh * (ho - 1) + 1:sh] for p in range(kh)]
+        """a[:, :, p·dh::sh] cut to Ho rows, for each row offset p."""
+        kh, sh, dh = self.kernel_size[0], self.stride[0], self.dilation[0]
+        return [a[:, :, p * dh:p * dh + sh * (ho - 1) + 1:sh] for p in range(kh)]
 
-    def _running_max(self, views: list) -> tuple[np.ndarray, np.ndarray | None]:
-        """Elementwise max over ``views`` and, in training mode, the index of the first view that holds it.
+    @staticmethod
+    def _running_max(views: list, keep: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Elementwise max over ``views`` and, if ``keep``, the index of the first view that holds it.
 
         A later view wins only where it is strictly greater, so ties go to the first. The
         first comparison's booleans are the winner for two views (the usual 2x2 pool) as
@@ -140,11 +186,11 @@ class MaxPool2d(_Pool2d):
         """
         if len(views) == 1:
             best = np.array(views[0], order="K")  # keeps the input's memory layout (e.g. channels-last)
-            return best, (np.zeros_like(best, dtype=np.uint8) if self.training else None)
-        winner = (views[1] > views[0]).view(np.uint8) if self.training else None
+            return best, (np.zeros_like(best, dtype=np.uint8) if keep else None)
+        winner = (views[1] > views[0]).view(np.uint8) if keep else None
         best = np.maximum(views[0], views[1])
         for k, view in enumerate(views[2:], start=2):
-            if self.training:
+            if keep:
                 winner[view > best] = k
             np.maximum(best, view, out=best)
         return best, winner
@@ -162,31 +208,36 @@ class MaxPool2d(_Pool2d):
 class AvgPool2d(_Pool2d):
     """``torch.nn.AvgPool2d``: y = mean of each window.
 
-    With ``count_include_pad=True`` (PyTorch's default) padded zeros count in the mean, so
-    every window divides by kh·kw; with False it divides by the number of real inputs in
-    the window. Backward spreads each output gradient evenly over its window:
-    dx[window] += g / divisor.
+    With ``count_include_pad=True`` (PyTorch's default) padded zeros count in the mean, so a
+    window divides by kh·kw (fewer where a ``ceil_mode`` window runs past the padding); with
+    False it divides by the number of real inputs in the window; ``divisor_override`` replaces
+    the divisor by that number everywhere. Backward spreads each output gradient evenly over
+    its window: dx[window] += g / divisor.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
-        super().__init__(kernel_size, stride, padding)
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None):
+        super().__init__(kernel_size, stride, padding, ceil_mode=ceil_mode)
         self.count_include_pad = bool(count_include_pad)
-
-    def _windows(self, xpad: np.ndarray, ho: int, wo: int):
-        """Yield, for each kernel offset (p, q), the view xpad[:, :, p::sh, q::sw] cut to (Ho, Wo)."""
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        for p in range(kh):
-            for q in range(kw):
-                yield xpad[:, :, p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw]
+        if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer))
+                                             or divisor_override <= 0):
+            raise ValueError(f"AvgPool2d: divisor_override must be a positive int or None, got {divisor_override!r}")
+        self.divisor_override = None if divisor_override is None else int(divisor_override)
 
     def _divisor(self, x_shape: tuple, dtype) -> np.ndarray | float:
-        """kh·kw, or per output pixel (Ho, Wo) the count of non-padding inputs in its window."""
-        kh, kw = self.kernel_size
-        if self.count_include_pad or self.padding == (0, 0):
+        """The divisor of each output pixel: a number, or an (Ho, Wo) array counting what its window covers."""
+        if self.divisor_override is not None:
+            return float(self.divisor_override)
+        (kh, kw), (ph, pw), (h, w) = self.kernel_size, self.padding, x_shape[2:]
+        padded = (h + 2 * ph, w + 2 * pw)
+        if self._padded_hw(h, w) == padded and (self.count_include_pad or self.padding == (0, 0)):
             return float(kh * kw)
-        ones = self._pad(np.ones((1, 1, *x_shape[2:]), dtype=dtype), 0.0)
-        ho, wo = self._out_hw(*x_shape[2:])
-        return sum(self._windows(ones, ho, wo))[0, 0]
+        counted = np.ones((1, 1, *padded), dtype=dtype)  # what the mean counts: padding too, or only x
+        if not self.count_include_pad:
+            counted[:, :, :ph], counted[:, :, h + ph:], counted[:, :, :, :pw], counted[:, :, :, w + pw:] = 0, 0, 0, 0
+        covered = np.zeros((1, 1, *self._padded_hw(h, w)), dtype=dtype)  # nothing beyond the padding counts
+        covered[:, :, :padded[0], :padded[1]] = counted
+        return sum(self._windows(covered, *self._out_hw(h, w)))[0, 0]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         ho, wo = self._check(x)
@@ -201,12 +252,12 @@ class AvgPool2d(_Pool2d):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         x_shape = self._saved(self._saved_state)
         self._check_grad(grad_output, x_shape)
-        ph, pw = self.padding
-        dxpad = np.zeros_like(grad_output, shape=(*x_shape[:2], x_shape[2] + 2 * ph, x_shape[3] + 2 * pw))
+        dxpad = np.zeros_like(grad_output, shape=(*x_shape[:2], *self._padded_hw(*x_shape[2:])))
         share = grad_output / self._divisor(x_shape, grad_output.dtype)
         for window in self._windows(dxpad, *grad_output.shape[2:]):
             window += share
-        return self._unpad(dxpad)
+        return self._unpad(dxpad, x_shape)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
+        text = super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
+        return text + ("" if self.divisor_override is None else f", divisor_override={self.divisor_override}")

@@ -3,6 +3,8 @@
 Routes:
   GET  /, /app.js, /style.css   the page (files in ``static/``; nothing from the internet)
   GET  /info                    {"model", "classes", "input_shape", "dataset", "handwriting"}
+  GET  /structure               {"total_parameters", "layers": [{"name", "depth", "layer", "output_shape",
+                                "parameters"}, ...]}: the network as ``scratchnet.nn.summary`` finds it
   POST /predict                 body: image bytes (PNG, JPEG, ...) or JSON {"image": "data:...;base64,..."}
                                 -> {"predicted", "index", "probabilities", "classes", "input"}
                                    where "input" is the 28x28 image the network saw, as a PNG data URI
@@ -49,6 +51,8 @@ from PIL import Image
 
 from ..data.handwriting import WORK_SIDE, open_image
 from ..data.pictures import is_handwriting, prepare_image
+from ..nn import Module
+from ..nn.summary import summarize
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 MAX_DRAWING_PIXELS = 4_000_000  # 2000x2000 after a JPEG's draft: plenty for a drawing or a photo of one
@@ -144,6 +148,18 @@ class DigitServer(ThreadingHTTPServer):
         return {"model": self.model_name, "classes": [str(c) for c in self.model.classes],
                 "input_shape": list(self.model.input_shape), "dataset": self.model.dataset,
                 "handwriting": is_handwriting(self.model.dataset, self.model.input_shape)}
+
+    def structure(self) -> dict:
+        """The network's layers in the order they run: name, nesting depth, layer, output shape, own parameters."""
+        network = getattr(self.model, "model", None)
+        if not isinstance(network, Module):
+            raise RequestError(HTTPStatus.NOT_FOUND, f"{self.model_name} does not show its layers")
+        with self._model_lock:  # summarize runs the network once
+            found = summarize(network, tuple(self.model.input_shape))
+        return {"total_parameters": found.total_parameters,
+                "layers": [{"name": row.name, "depth": row.depth, "layer": row.description,
+                            "output_shape": list(row.output_shape), "parameters": row.own_parameters}
+                           for row in found.rows]}
 
     def predict(self, image_bytes: bytes) -> dict:
         """Image file bytes -> the prediction JSON (RequestError 400 if the image is unusable,
@@ -304,6 +320,8 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/info":
             self._send_json(self.server.info())
+        elif path == "/structure":
+            self._send_json(self.server.structure())
         elif path in STATIC_FILES:
             name, content_type = STATIC_FILES[path]
             self._send(resources.files(__package__).joinpath("static", name).read_bytes(), content_type)

@@ -42,7 +42,9 @@ class TrainConfig:
     describing the layers. ``loss`` is ``"ce"`` (cross-entropy on logits, optionally with
     ``class_weights`` by class name, e.g. ``{"Sandal": 2}``, and ``label_smoothing``),
     ``"mse"`` or ``"bce"`` (on one-hot targets), or ``"auto"``: ``"mse"`` for models whose
-    last layer is a Sigmoid (as cnet's), ``"ce"`` otherwise.
+    last layer is a Sigmoid (as cnet's), ``"ce"`` otherwise. ``init_from`` starts the model from
+    the weights of a .safetensors, .onnx or .npz file (``scratchnet.train.pretrained``);
+    ``new_head`` then starts the last layer afresh when its shape differs (another number of classes).
 
     Optimisation: ``optimizer`` with ``lr``, ``momentum`` (sgd, rmsprop), ``weight_decay``,
     ``betas`` (adam, adamw); ``skip_decay_norm_bias`` exempts BatchNorm weights and every bias
@@ -72,6 +74,8 @@ class TrainConfig:
     root: str | None = None
     model: str = "cnn3-128-0.1"
     loss: str = "auto"
+    init_from: str | None = None
+    new_head: bool = False
     class_weights: dict[str, float] = field(default_factory=dict)
     label_smoothing: float = 0.0
     optimizer: str = "adam"
@@ -194,6 +198,8 @@ class TrainConfig:
                 _positive_int(name, getattr(self, name), hint=" or None")
         for name, weight in self.class_weights.items():
             _positive(f"class weight of {name!r}", weight)
+        if self.new_head and not self.init_from:
+            raise ValueError("new_head starts afresh the last layer of weights loaded with init_from; give init_from")
         unused = [name for name in ("class_weights", "label_smoothing")
                   if getattr(self, name) and self.loss in LOSSES and name not in LOSSES[self.loss].settings]
         if unused:

@@ -64,11 +64,9 @@ def train_epoch(session: Session, state: TrainingState, epoch: int, on_batch: Ca
                 session.ema.update(model)
             if per_step:
                 session.scheduler.step()
-            hits = logits.argmax(axis=1)
             seen += len(yb)
             loss_sum += float(loss) * len(yb)
-            correct += (np.count_nonzero(hits == yb) if mix is None else
-                        mix.lam * np.count_nonzero(hits == yb) + (1 - mix.lam) * np.count_nonzero(hits == yb[mix.partner]))
+            correct += _correct(logits, yb, mix)
             bar.update(len(yb))
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
             if on_batch is not None:
@@ -84,6 +82,14 @@ def train_epoch(session: Session, state: TrainingState, epoch: int, on_batch: Ca
         "lr": lr,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _correct(logits: np.ndarray, y: np.ndarray, mix: Mix | None) -> float:
+    """Correct predictions in a batch; in a mixed batch each label counts with its weight λ or 1 − λ."""
+    predicted = logits.argmax(axis=1)
+    if mix is None:
+        return float(np.count_nonzero(predicted == y))
+    return mix.lam * np.count_nonzero(predicted == y) + (1 - mix.lam) * np.count_nonzero(predicted == y[mix.partner])
 
 
 def _loss_and_gradient(session: Session, state: TrainingState, logits: np.ndarray, y: np.ndarray, mix: Mix | None,
@@ -160,13 +166,16 @@ def write_history(path: Path, history: list[dict]) -> None:
         writer.writerows(history)
 
 
-def describe(session: Session) -> str:
-    """The line printed before the first epoch: model, data sizes, loss, optimiser, run directory."""
+def describe(session: Session, budgeting: bool = False) -> str:
+    """The line printed before the first epoch: model, data sizes, length (``budgeting``: the epochs
+    are yet to be planned from the time budget), loss, optimiser, features, run directory."""
     config, model = session.config, session.model
     batch = "full" if config.batch_size == "full" else session.batches.batch_size
+    length = (f"as many epochs as fit in {format_duration(config.time_budget)}" if budgeting
+              else plural(config.epochs, "epoch"))
     return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.dataset}: "
             f"{len(session.batches.x):,} train / {len(session.y_val):,} validation / {len(session.y_test):,} test "
-            f"images; {plural(config.epochs, 'epoch')} of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
+            f"images; {length} of {session.loss_name} loss, {config.optimizer} lr {config.lr:g}, "
             f"batch {batch}{_extras(config)}; run directory {session.run_dir}")
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import data, nn
+from ..spec import output_layer_type
 
 AUTO = "auto"
 
@@ -48,7 +49,7 @@ def resolve_loss(name: str, spec: dict) -> str:
     """``name``, with ``"auto"`` resolved for the model ``spec``: mse after a Sigmoid, else ce."""
     if name != AUTO:
         return name
-    return "mse" if spec["layers"][-1]["type"] == "Sigmoid" else "ce"
+    return "mse" if output_layer_type(spec) == "Sigmoid" else "ce"
 
 
 def losses_with(setting: str) -> list[str]:

@@ -42,19 +42,17 @@ def save_model(path: str | Path, model: nn.Module, spec: dict | None, preprocess
     ``spec=None`` writes ``scratchnet.spec.spec_of(model)``, for a model built in Python.
     """
     spec = spec_of(model) if spec is None else spec
-    meta = {
-        "format": FORMAT,
-        "format_version": 1 if is_flat(spec) else FORMAT_VERSION,
-        "scratchnet_version": __version__,
-        "spec": spec,
-        "preprocess": preprocess.to_dict(),
-        "classes": list(classes),
-        "input_shape": list(input_shape),
-        "dataset": dataset,
-        "extra": extra or {},
-    }
+    meta = _metadata(spec, preprocess, classes, input_shape, dataset, extra, __version__)
     arrays = {STATE_PREFIX + key: value for key, value in model.state_dict().items()}
     save_npz(path, {META_KEY: json_to_array(meta), **arrays})
+
+
+def _metadata(spec: dict, preprocess: Preprocess, classes: list[str], input_shape: tuple[int, int, int],
+              dataset: str, extra: dict | None, version: str) -> dict:
+    return {"format": FORMAT, "format_version": 1 if is_flat(spec) else FORMAT_VERSION, "scratchnet_version": version,
+            "spec": spec,
+            "preprocess": preprocess.to_dict(), "classes": list(classes), "input_shape": list(input_shape),
+            "dataset": dataset, "extra": extra or {}}
 
 
 @dataclass
@@ -74,6 +72,11 @@ class LoadedModel:
     dataset: str
     extra: dict
     scratchnet_version: str
+
+    def metadata(self) -> dict:
+        """The model file's metadata of this model (what ``scratchnet export`` stores beside the weights)."""
+        return _metadata(self.spec, self.preprocess, self.classes, self.input_shape, self.dataset, self.extra,
+                         self.scratchnet_version)
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """(N, C, H, W) uint8 images -> (N, num_classes) float32 probabilities."""
@@ -99,12 +102,17 @@ def outputs_to_probabilities(spec: dict, outputs: np.ndarray) -> np.ndarray:
 
 
 def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
-    """Read a model file written by ``save_model``, or a run directory's ``model.npz``; anything
-    else raises a ValueError saying what it is. ``classes``: the user-written Module classes
-    the model contains (the file names them, and says so when one is missing)."""
+    """Read a model file written by ``save_model``, a run directory's ``model.npz``, or an ``.onnx``
+    file written by ``scratchnet export``; anything else raises a ValueError saying what it is.
+    ``classes``: the user-written Module classes the model contains (the file names them, and
+    says so when one is missing)."""
     path = Path(path)
     if path.is_dir():
         path = path / MODEL
+    if path.suffix == ".onnx":  # exported by `scratchnet export`: the graph runs, the metadata says the rest
+        from ..interop.onnx_import import load_with_metadata
+        graph, meta = load_with_metadata(path)
+        return _loaded(graph, _read_meta(path, json_to_array(meta)))
     arrays = load_npz(path, _EXPECTED, names={META_KEY})
     if META_KEY not in arrays:
         raise ValueError(f"{path} is a NumPy archive but not {_EXPECTED}: it has no {META_KEY!r} entry "
@@ -126,6 +134,10 @@ def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
         raise ValueError(f"{path} is corrupted: its weights do not match its architecture ({err})") from None
     except MemoryError:
         raise ValueError(f"{path}: its model is larger than the memory free on this computer") from None
+    return _loaded(model, meta)
+
+
+def _loaded(model: nn.Module, meta: dict) -> LoadedModel:
     return LoadedModel(model=model.eval(), spec=meta["spec"], preprocess=Preprocess.from_dict(meta["preprocess"]),
                        classes=meta["classes"], input_shape=tuple(meta["input_shape"]), dataset=meta["dataset"],
                        extra=meta["extra"], scratchnet_version=meta["scratchnet_version"])

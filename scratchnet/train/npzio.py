@@ -70,6 +70,21 @@ def load_npz(path: str | Path, expected: str, names=None,
                          "that fits this computer") from None
 
 
+def npz_shapes(path: str | Path, expected: str) -> dict[str, tuple[int, ...]]:
+    """The shape of every array in a ``.npz`` archive, from the ``.npy`` headers alone (no data is read)."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            shapes = {}
+            for info in archive.infolist():
+                if info.filename.endswith(".npy"):
+                    with archive.open(info) as member:
+                        shapes[info.filename[:-4]] = tuple(_header(member, info.filename[:-4], path, expected)[0])
+            return shapes
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as err:
+        raise ValueError(f"{path} is not a readable .npz archive ({err}); expected {expected}") from None
+
+
 def npz_names(path: str | Path) -> list[str]:
     """The names of the arrays in a ``.npz`` archive that ``load_npz`` has accepted."""
     with zipfile.ZipFile(path) as archive:
@@ -84,14 +99,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, ex
         raise ValueError(f"{path}: entry {name!r} claims to expand from {info.compress_size} to {info.file_size} bytes: "
                          f"a zip bomb, not {expected}")
     with archive.open(info) as member:
-        try:
-            version = np.lib.format.read_magic(member)
-            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran_order, dtype = header(member)
-        except ValueError as err:
-            raise ValueError(f"{path} is corrupted: entry {name!r} has a bad .npy header ({err}); expected {expected}") from None
-        if dtype.hasobject:
-            raise ValueError(f"{path} holds pickled objects, which scratchnet never loads (entry {name!r}); expected {expected}")
+        shape, fortran_order, dtype = _header(member, name, path, expected)
         if name in shapes and tuple(shapes[name]) != tuple(shape):
             raise ValueError(f"{path} is corrupted: entry {name!r} has shape {tuple(shape)} but the model's spec implies {tuple(shapes[name])}: "
                              f"the weights do not match the architecture; expected {expected}")
@@ -103,3 +111,16 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, ex
         if member.readinto(memoryview(buffer)) != nbytes:
             raise ValueError(f"{path} is corrupted: entry {name!r} is truncated; expected {expected}")
     return np.ndarray(shape, dtype=dtype, buffer=buffer, order="F" if fortran_order else "C")
+
+
+def _header(member, name: str, path: Path, expected: str) -> tuple:
+    """(shape, fortran_order, dtype) of an open ``.npy`` member; object arrays (pickles) are refused."""
+    try:
+        version = np.lib.format.read_magic(member)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = header(member)
+    except ValueError as err:
+        raise ValueError(f"{path} is corrupted: entry {name!r} has a bad .npy header ({err}); expected {expected}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{path} holds pickled objects, which scratchnet never loads (entry {name!r}); expected {expected}")
+    return shape, fortran_order, dtype

@@ -19,9 +19,11 @@ from .config import ConfigError, TrainConfig
 
 @dataclass(frozen=True)
 class Measurement:
-    """One measured run of a recipe: test accuracy, training minutes, on what and how."""
+    """One measured run of a recipe: test accuracy, on which test set (a short label), training
+    minutes, the data in full, the conditions and the command."""
 
     test_accuracy: float
+    test_set: str
     train_minutes: float
     data: str
     conditions: str
@@ -44,11 +46,16 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
     Recipe(
         "digits-vgg", "digits (MNIST)",
-        "VGG-small on the 10,000-digit MNIST subset: random affine warps, one-cycle AdamW, EMA",
-        dict(dataset="mnist", model="vgg-small", epochs=30, batch_size=128, optimizer="adamw", lr=3e-3,
+        "VGG-small on the 10,000-digit MNIST subset in 20 minutes: random affine warps, one-cycle AdamW, EMA",
+        dict(dataset="mnist-10k", model="vgg-small", time_budget=1200.0, batch_size=128, optimizer="adamw", lr=3e-3,
              weight_decay=0.05, skip_decay_norm_bias=True, schedule="onecycle", pct_start=0.25,
              augment="affine", affine_degrees=12.0, affine_translate=0.1, affine_scale=0.1, affine_shear=8.0,
              label_smoothing=0.1, ema_decay=0.999, val_size=1000, seed=0),
+        Measurement(0.9903, "MNIST test set", 1139.3 / 60, "MNIST 10k subset (9,000 train / 1,000 validation), official 10,000-image "
+                    "MNIST test set", "one seed (0), 2 December 2026, on the project's 2-core machine shared with 8 "
+                    "other agents (load average about 16): the first epoch took 3 min 54 s, so the budget planned "
+                    "5 epochs; 20 min 25 s wall time in all", "scratchnet train --recipe digits-vgg --root "
+                    "../shared/datasets/mnist-10k (dataset then named mnist with that root: the same images)"),
     ),
     Recipe(
         "fashion-vgg", "Fashion-MNIST",

@@ -16,6 +16,7 @@ import numpy as np
 from .. import data, nn, optim, zoo
 from ..data.augment import CutMix, MixUp, build_augment
 from ..random import manual_seed
+from .pretrained import init_from
 from ..spec import build_model, load_spec
 from .config import TrainConfig
 from .ema import WeightAverage
@@ -88,12 +89,17 @@ def prepare(config: TrainConfig, run_dir: Path, quiet: bool, spec: dict | None =
     if "crop" in config.augment.split("+") and config.crop_padding >= max(info.image_shape[1:]):
         raise ValueError(f"crop_padding {config.crop_padding} is not smaller than the {info.name} images "
                          f"({'x'.join(map(str, info.image_shape[1:]))}); shifts of a few pixels (2-4) are usual")
+    fresh = spec is None  # resuming passes the checkpoint's spec, and its weights replace the initial ones
     if spec is None and config.model.endswith((".json", ".toml")):
         spec = load_spec(config.model)
     elif spec is None:
         spec = zoo.spec(config.model, info.image_shape, len(classes))
     manual_seed(config.seed)
     model = build_model(spec, info.image_shape, len(classes))
+    if config.init_from and fresh:
+        summary = init_from(model, config.init_from, new_head=config.new_head)
+        if not quiet:
+            print(summary, flush=True)
     loss_name = resolve_loss(config.loss, spec)
 
     ds = data.load(config.dataset, root=config.root, progress=not quiet)

@@ -194,7 +194,7 @@ def _default_out(config: TrainConfig) -> str:
 def _run(session: Session, state: TrainingState, report: ReportWriter | None, on_epoch_end) -> RunResult:
     """The epochs from ``state.epoch + 1`` on, then the test set; Ctrl-C says how to resume."""
     config = session.config
-    session.say(describe(session))
+    session.say(describe(session, budgeting=state.epoch == 0 and config.time_budget is not None))
     session.say(str(session.model.summary(session.batches.x.shape[1:], session.batches.batch_size)))
     threads = threadpool_limits(limits=config.threads) if config.threads else contextlib.nullcontext()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -142,3 +142,11 @@ def ready(module: str, dtype, warm_up) -> bool:
             return False
         _READY.add(key)
     return True
+
+
+def prepare(dtype=np.float32) -> bool:
+    """Compile (or load from the disk cache) every layer's kernels for ``dtype`` now, e.g. before
+    timing something; False on the NumPy path or where Numba cannot compile."""
+    from . import batchnorm, conv
+
+    return enabled() and all(ready(layer._LOOPS, dtype, layer._warm_up) for layer in (conv, batchnorm))

@@ -205,9 +205,32 @@ async function loadInfo() {
   }
 }
 
+// The network's structure from GET /structure: one row per layer call, nested ones indented.
+async function loadStructure() {
+  const details = document.getElementById("structure");
+  try {
+    const response = await fetch("structure");
+    if (!response.ok) throw new Error((await response.json()).error);
+    const structure = await response.json();
+    const body = details.querySelector("tbody");
+    for (const layer of structure.layers.slice(1)) { // the first row is the model itself
+      const row = body.insertRow();
+      row.insertCell().textContent = layer.layer;
+      row.cells[0].style.paddingLeft = `${layer.depth - 0.5}rem`;
+      row.insertCell().textContent = layer.output_shape.join("×");
+      row.insertCell().textContent = layer.parameters ? layer.parameters.toLocaleString("en") : "";
+    }
+    details.querySelector("summary").textContent +=
+      ` (${structure.total_parameters.toLocaleString("en")} parameters)`;
+  } catch (err) {
+    details.hidden = true; // a model that does not show its layers: nothing to open
+  }
+}
+
 ctx.lineWidth = STROKE_WIDTH;
 ctx.lineCap = "round";
 ctx.lineJoin = "round";
 ctx.strokeStyle = "#fff";
 clearPad();
 loadInfo();
+loadStructure();
