@@ -87,4 +87,3 @@ def test_serve_predicts_from_the_upright_photo(digit_run):
     finally:
         server.shutdown()
         server.server_close()
-
