@@ -71,12 +71,24 @@ def assert_same_training_step(model, graph, x, rtol=1e-6, atol=1e-7):
 def every_layer_model():
     """A model using every layer class of the engine (outside the zoo's), in float32."""
     scratchnet.manual_seed(0)
-    return with_random_statistics(nn.Sequential(
+    model = with_random_statistics(nn.Sequential(
         nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.LeakyReLU(0.2),
+        nn.Conv2d(8, 8, 3, padding="same", dilation=2, groups=4), nn.GroupNorm(2, 8), nn.SiLU(),
+        nn.Conv2d(8, 8, 4, padding="same"), nn.PReLU(8), nn.GroupNorm(4, 8, affine=False),
         nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), nn.ELU(0.5), nn.MaxPool2d(3, 1, 1),
-        nn.AdaptiveMaxPool2d(4), nn.Tanh(), nn.AdaptiveAvgPool2d((2, 1)), nn.Flatten(),
-        nn.Linear(16, 12), nn.BatchNorm1d(12), nn.GELU(), nn.Dropout(0.3), nn.Linear(12, 12), nn.GELU("tanh"),
-        nn.Sigmoid(), nn.Linear(12, 6), nn.ReLU(), nn.Softmax(dim=1)))
+        nn.Mish(), nn.MaxPool2d(2, 1, dilation=2, ceil_mode=True), nn.ZeroPad2d((1, 0, 2, 1)),
+        nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1, groups=2), nn.AvgPool2d(3, 2, 1, ceil_mode=True),
+        nn.Upsample(scale_factor=2), nn.Upsample(size=(8, 8)), nn.AdaptiveMaxPool2d(4), nn.Tanh(), nn.LayerNorm((4, 4)), nn.Hardswish(),
+        nn.AdaptiveAvgPool2d((2, 1)), nn.Flatten(), nn.Unflatten(1, (4, 2, 2)), nn.Flatten(), nn.Linear(16, 12), nn.BatchNorm1d(12), nn.GELU(),
+        nn.Dropout(0.3), nn.Linear(12, 12), nn.GELU("tanh"), nn.LayerNorm(12, bias=False), nn.ReLU6(),
+        nn.Linear(12, 12), nn.Softplus(), nn.Linear(12, 12), nn.Softplus(beta=2), nn.PReLU(),
+        nn.LayerNorm(12, elementwise_affine=False), nn.Sigmoid(), nn.Linear(12, 6), nn.ReLU(), nn.LogSoftmax(dim=1)))
+    rng = np.random.default_rng(5)
+    for name, param in model.named_parameters():  # norms and slopes away from their initial ones and zeros
+        if "Norm" in type(dict(model.named_modules())[name.rpartition(".")[0]]).__name__ or name.endswith("weight") \
+                and param.data.ndim == 1:
+            param.data[...] = rng.uniform(0.5, 1.5, size=param.shape)
+    return model
 
 
 def test_a_model_of_every_layer_matches_onnxruntime_and_round_trips():
@@ -89,7 +101,9 @@ def test_a_model_of_every_layer_matches_onnxruntime_and_round_trips():
     expected = model.eval()(x)
     got = ort.InferenceSession(proto.SerializeToString()).run(None, {"input": x})[0]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(onnx_import.from_proto(proto).eval()(x), expected, rtol=1e-6, atol=1e-7)
+    graph = onnx_import.from_proto(proto)
+    np.testing.assert_allclose(graph.eval()(x), expected, rtol=1e-6, atol=1e-7)
+    assert_same_training_step(model, graph, x, rtol=1e-4, atol=1e-5)  # SiLU runs as Sigmoid and Mul there
 
 
 def test_a_residual_net_of_containers_and_blocks_round_trips_with_gradients():
@@ -110,6 +124,15 @@ def test_a_residual_net_of_containers_and_blocks_round_trips_with_gradients():
     assert list(graph.state_dict()) == list(model.state_dict())
     np.testing.assert_array_equal(graph.eval()(x), expected)
     assert_same_training_step(model, graph, x)
+
+
+def test_channel_dropout_exports_as_the_identity():
+    """ONNX has no channel dropout: Dropout2d leaves no node (it is the identity at inference)."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Dropout2d(0.5), nn.Flatten())
+    proto = onnx_export.export(model, (1, 5, 5))
+    assert [n.op_type for n in proto.graph.node] == ["Conv", "Flatten"]
+    x = np.random.default_rng(0).normal(size=(2, 1, 5, 5)).astype(np.float32)
+    np.testing.assert_array_equal(onnx_import.from_proto(proto).eval()(x), model.eval()(x))
 
 
 def test_every_layer_class_of_the_engine_has_an_exporter():
@@ -243,12 +266,13 @@ def test_unsupported_operator_names_node_and_operator():
 
 
 @pytest.mark.parametrize("op, attrs, attribute", [
-    ("MaxPool", {"kernel_shape": [2, 2], "ceil_mode": 1}, "ceil_mode=1"),
+    ("MaxPool", {"kernel_shape": [2, 2], "storage_order": 1}, "storage_order=1"),
+    ("AveragePool", {"kernel_shape": [2, 2], "dilations": [2, 2]}, r"dilations=\[2, 2\]"),
     ("MaxPool", {"kernel_shape": [3, 3], "pads": [1, 1, 0, 0]}, r"pads=\[1, 1, 0, 0\]"),
     ("AveragePool", {"kernel_shape": [2, 2], "auto_pad": "SAME_UPPER"}, "auto_pad='SAME_UPPER'"),
     ("Flatten", {"axis": 2}, "axis=2"),
     ("Relu", {"made_up": 1}, "attribute made_up"),
-    ("Conv", {"pads": [9, 9, 9, 9]}, r"pads=\[9, 9, 9, 9\]: padding must be smaller than the kernel"),
+    ("Conv", {"pads": [9, 9, 9, 9]}, r"pads=\[9, 9, 9, 9\]: padding must be smaller than the \(dilated\) kernel"),
 ])
 def test_unsupported_attribute_names_node_operator_and_attribute(op, attrs, attribute):
     inputs, initializers = ("x",), ()
