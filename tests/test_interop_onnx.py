@@ -18,8 +18,15 @@ ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed
 helper = onnx.helper
 
 
+# Their training step adds nothing to the others': resnet32/56 are resnet20 with more of its blocks, resnet18's
+# blocks are resnet9-small's (shortcut B) at four times the width.
+SAME_BLOCKS = {"resnet32", "resnet56", "resnet18"}
+
+
 def zoo_shape(name):
     # dense10k's 10,000-unit layer on 28x28 inputs holds 17 million weights: 8x8 inputs keep the test quick.
+    if name.startswith("resnet"):
+        return (3, 16, 16)  # the same arithmetic as on 32x32 at a quarter of the cost (as test_resnets.py)
     return (3, 32, 32) if "cifar" in name else (1, 8, 8) if name == "dense10k" else (1, 28, 28)
 
 
@@ -40,7 +47,7 @@ def test_zoo_model_matches_onnxruntime_and_round_trips(name):
     scratchnet.manual_seed(0)
     model = with_random_statistics(zoo.build(name, shape)[1])
     proto = onnx_export.export(model, shape)
-    x = np.random.default_rng(1).normal(size=(5, *shape)).astype(np.float32)
+    x = np.random.default_rng(1).normal(size=(2, *shape)).astype(np.float32)
     model.eval()
     expected = model(x)
     # onnxruntime on the exported file
@@ -51,7 +58,8 @@ def test_zoo_model_matches_onnxruntime_and_round_trips(name):
     assert list(graph.state_dict()) == list(model.state_dict())
     graph.eval()
     np.testing.assert_array_equal(graph(x), expected)
-    assert_same_training_step(model, graph, x)
+    if name not in SAME_BLOCKS:
+        assert_same_training_step(model, graph, x)
 
 
 def assert_same_training_step(model, graph, x, rtol=1e-6, atol=1e-7):
