@@ -156,13 +156,27 @@ def _copy_into(param: nn.Parameter, array: np.ndarray) -> None:
     param.data = np.ascontiguousarray(array, dtype=param.data.dtype)
 
 
-@imports("Conv")
-def _conv(node: NodeView) -> nn.Module:
+def _kernel(node: NodeView) -> np.ndarray:
+    """A (transposed) convolution's weight W, 4-D, matching the kernel_shape attribute."""
     weight = node.weight(1, "W")
     if weight.ndim != 4:
         raise node.fail(f"input W of shape {weight.shape}", "only 2-D convolutions (4-D weights) are supported")
     node.expect("kernel_shape", list(weight.shape[2:]), lambda v: list(v) == list(weight.shape[2:]),
                 "must equal the weight's spatial shape")
+    return weight
+
+
+def _with_weights(node: NodeView, layer: nn.Module, weight: np.ndarray) -> nn.Module:
+    """``layer`` holding the node's W, and its B when the node has one."""
+    _copy_into(layer.weight, weight)
+    if node.has_input(2):
+        _copy_into(layer.bias, node.weight(2, "B"))
+    return layer
+
+
+@imports("Conv")
+def _conv(node: NodeView) -> nn.Module:
+    weight = _kernel(node)
     groups = node.attr("group", 1)
     dilations = tuple(node.attr("dilations", [1, 1]))
     strides = tuple(node.attr("strides", [1, 1]))
@@ -170,12 +184,9 @@ def _conv(node: NodeView) -> nn.Module:
     out_channels, in_per_group, kh, kw = weight.shape
     if groups < 1 or out_channels % groups:
         raise node.fail(f"attribute group={groups}", f"must divide the {out_channels} output channels")
-    conv = nn.Conv2d(in_per_group * groups, out_channels, (kh, kw), stride=strides, padding=padding,
-                     dilation=dilations, groups=groups, bias=node.has_input(2))
-    _copy_into(conv.weight, weight)
-    if node.has_input(2):
-        _copy_into(conv.bias, node.weight(2, "B"))
-    return conv
+    return _with_weights(node, nn.Conv2d(in_per_group * groups, out_channels, (kh, kw), stride=strides,
+                                         padding=padding, dilation=dilations, groups=groups,
+                                         bias=node.has_input(2)), weight)
 
 
 def _conv_padding(node: NodeView, kernel, strides, dilations) -> tuple[int, int] | str:
@@ -194,24 +205,17 @@ def _conv_padding(node: NodeView, kernel, strides, dilations) -> tuple[int, int]
 
 @imports("ConvTranspose")
 def _conv_transpose(node: NodeView) -> nn.Module:
-    weight = node.weight(1, "W")
-    if weight.ndim != 4:
-        raise node.fail(f"input W of shape {weight.shape}", "only 2-D transposed convolutions (4-D weights)")
-    node.expect("kernel_shape", list(weight.shape[2:]), lambda v: list(v) == list(weight.shape[2:]),
-                "must equal the weight's spatial shape")
+    weight = _kernel(node)
     node.expect("output_shape", None, lambda v: v is None, "give pads and output_padding instead")
     groups = node.attr("group", 1)
     in_channels, out_per_group, kh, kw = weight.shape
     if groups < 1 or in_channels % groups:
         raise node.fail(f"attribute group={groups}", f"must divide the {in_channels} input channels")
-    conv = nn.ConvTranspose2d(in_channels, out_per_group * groups, (kh, kw), groups=groups, bias=node.has_input(2),
-                              stride=tuple(node.attr("strides", [1, 1])), padding=_symmetric_pads(node, 2),
-                              output_padding=tuple(node.attr("output_padding", [0, 0])),
-                              dilation=tuple(node.attr("dilations", [1, 1])))
-    _copy_into(conv.weight, weight)
-    if node.has_input(2):
-        _copy_into(conv.bias, node.weight(2, "B"))
-    return conv
+    layer = nn.ConvTranspose2d(in_channels, out_per_group * groups, (kh, kw), groups=groups, bias=node.has_input(2),
+                               stride=tuple(node.attr("strides", [1, 1])), padding=_symmetric_pads(node, 2),
+                               output_padding=tuple(node.attr("output_padding", [0, 0])),
+                               dilation=tuple(node.attr("dilations", [1, 1])))
+    return _with_weights(node, layer, weight)
 
 
 @imports("Resize")
