@@ -18,6 +18,11 @@ FRAMEWORK_LABELS = {"scratchnet": "scratchnet", "torch": "PyTorch", "torch-mallo
                     "sklearn": "scikit-learn"}
 
 
+# Layers that may run on scratchnet's Numba kernels (nn/kernels): only their workloads load Numba,
+# as in a user's process, where Numba is imported on a kernel's first use.
+KERNEL_LAYERS = ("Conv2d", "BatchNorm1d", "BatchNorm2d", "BasicBlock")
+
+
 class ScratchnetRunner:
     """A scratchnet model, loss and optimiser for one workload (its threads are limited by
     threadpoolctl in the caller)."""
@@ -26,7 +31,8 @@ class ScratchnetRunner:
         import scratchnet
         from scratchnet import nn, optim
 
-        nn.kernels.prepare()  # compile or load the Numba kernels before anything is timed
+        if any(name in KERNEL_LAYERS for name, *_ in workload.layers):
+            nn.kernels.prepare()  # compile or load the Numba kernels before anything is timed
         scratchnet.manual_seed(SEED)
         self.model = build_model(nn, workload.layers)
         np.savez(weights, **self.model.state_dict())  # PyTorch starts from these weights

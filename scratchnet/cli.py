@@ -3,7 +3,8 @@ and exposes ``register(subparsers)``, which adds its parser and sets ``func(args
 
 Exit status, the same for every command:
   0  done;
-  1  the work failed: a file that cannot be read, a download that failed, training that diverged;
+  1  the work failed: a file that cannot be read, a dataset that is nowhere (or its download failed),
+     training that diverged, a full disk;
   2  a usage error: a bad flag, value, name or setting, reported before any work is done
      (with "did you mean" when a known name is close);
   130  interrupted with Ctrl-C (training keeps a checkpoint: continue with --resume).

@@ -109,3 +109,15 @@ def test_residual_sum_of_mismatched_shapes_names_the_block_and_both_shapes():
     with pytest.raises(ValueError, match=r"^layer2\.0: BasicBlock: the block's output \(1, 8, 2, 2\) and the "
                                          r"shortcut's output \(1, 4, 4, 4\)"):
         model(np.zeros((1, 4, 4, 4), np.float32))
+
+
+def test_a_finished_forward_pass_keeps_no_reference_to_the_model():
+    import gc
+    import weakref
+
+    model = nn.Sequential(nn.Linear(2, 2))
+    model(np.ones((1, 2), np.float32))
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None

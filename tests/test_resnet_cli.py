@@ -22,3 +22,5 @@ def test_resnet20_trains_saves_and_loads_from_the_command_line(tmp_path, capsys)
     images = np.random.default_rng(0).integers(0, 256, (3, 3, 32, 32), dtype=np.uint8)
     np.testing.assert_allclose(loaded.predict_proba(images).sum(axis=1), 1, rtol=1e-5)
     assert json.loads((out / "metrics.json").read_text())["num_parameters"] == 269_722
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--quiet", "--no-report"]) == 0  # a tree resumes
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 3  # header and two epochs

@@ -160,3 +160,29 @@ def test_ctrl_c_then_resume_finishes_the_search_without_rerunning_finished_trial
     assert main(args + ["--resume"]) == 0
     assert [row["status"] for row in results(out)] == ["finished"] * 3
     assert finished.stat().st_mtime_ns == first_finished  # not rerun
+
+
+def test_a_trial_whose_worker_dies_is_reported_and_resume_continues_it_from_its_checkpoint(cluster, tmp_path):
+    out = tmp_path / "s"
+    args = search(out, "--grid", "lr=1e-3", "--backend", "ray", "--address", cluster, epochs=30, train_subset=600)
+    driver = subprocess.Popen([sys.executable, "-m", "scratchnet", *args], env={**os.environ, "PYTHONPATH": str(REPO)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = out / "trials" / "lr-0.001"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (run / "history.csv").exists() and driver.poll() is None:
+            time.sleep(0.02)
+        holder = (run / ".scratchnet.lock").read_text().split()  # "process PID on HOST": the trial's worker
+        os.kill(int(holder[1]), signal.SIGKILL)  # as when its node dies
+        output = driver.communicate(timeout=240)[0]
+    finally:
+        driver.kill()
+    assert driver.returncode == 1, output
+    (row,) = results(out)
+    assert row["status"].startswith("failed: ")
+    before = (run / "history.csv").read_text().splitlines()
+    assert 2 <= len(before) <= 30  # the header and the epochs finished before the kill
+    assert main(args + ["--resume"]) == 0
+    assert [row["status"] for row in results(out)] == ["finished"]
+    after = (run / "history.csv").read_text().splitlines()
+    assert after[:len(before)] == before and len(after) == 31  # continued from the checkpoint, not restarted

@@ -170,3 +170,13 @@ def test_serve_command_rejects_a_missing_run(tmp_path):
 
     assert main(["serve", str(tmp_path / "nowhere"), "--port", "0"]) == 2
     assert main(["serve", str(tmp_path), "--port", "70000"]) == 2
+
+
+def test_serve_tells_the_page_whether_the_model_reads_digits(tmp_path):
+    fashion = load_model(write_linear_model(tmp_path / "fashion.npz", classes=[f"c{k}" for k in range(10)],
+                                            dataset="fashion-mnist"))
+    server = DigitServer(("127.0.0.1", 0), fashion, model_name="clothes", log_requests=False)
+    try:
+        assert server.info()["handwriting"] is False and server.info()["dataset"] == "fashion-mnist"
+    finally:
+        server.server_close()

@@ -128,9 +128,9 @@ def test_explore_output_is_ignored_by_git():
 
 def test_predicting_an_idx_file_of_many_images_shows_a_bar(tmp_path, monkeypatch, capsys):
     from scratchnet.data.idx import write_idx
-    from test_serve import write_tiny_model
+    from builders import write_linear_model
 
-    write_tiny_model(tmp_path / "model.npz")
+    write_linear_model(tmp_path / "model.npz")
     images = np.random.default_rng(0).integers(0, 256, (2500, 28, 28), dtype=np.uint8)
     write_idx(tmp_path / "many-idx3-ubyte", images)
     screen = Terminal()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .usage import UsageError
+from ..terminal import plural
 from ..train.config import ConfigError, TrainConfig
 from ..train.recipes import RECIPES, Recipe, recipe
 
@@ -40,7 +41,7 @@ def table() -> str:
                      settings.get("augment", "none"),
                      f"{budget / 60:g} min budget" if budget else f"{settings.get('epochs', TrainConfig.epochs)} epochs",
                      f"{measured.test_accuracy:.2%} ({measured.test_set})" if measured else NOT_MEASURED,
-                     f"{measured.train_minutes:.1f} min" if measured else "-"))
+                     f"{measured.train_minutes:.1f} min, {plural(measured.epochs, 'epoch')}" if measured else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines + ["", "Run one: scratchnet train --recipe NAME [any flag to override it]; "
@@ -61,7 +62,7 @@ def details(item: Recipe) -> str:
         lines.append(f"measured: {NOT_MEASURED}")
     else:
         lines += [f"measured: test accuracy {measured.test_accuracy:.2%} after {measured.train_minutes:.1f} min "
-                  f"of training on {measured.data}", f"  conditions: {measured.conditions}",
+                  f"({plural(measured.epochs, 'epoch')}) of training on {measured.data}", f"  conditions: {measured.conditions}",
                   f"  command: {measured.command}"]
     return "\n".join(lines + [*item.notes])
 

@@ -262,14 +262,18 @@ def _progress_callback(tune, out: Path, say):
     return Progress()
 
 
-def _error_line(trial) -> str:
-    """The last line of a failed trial's error (the exception's own message), without Ray's wrapping."""
+def _error_line(trial, longest: int = 200) -> str:
+    """The first sentence of the last line of a failed trial's error (the exception's own message,
+    without Ray's traceback); the whole error stays in Tune's error file under OUT/ray."""
     text = ""
     path = getattr(trial, "error_file", None)
     if path and Path(path).is_file():
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "the trial failed (see Ray's logs)"
+    if not lines:
+        return "the trial failed (see Ray's logs)"
+    sentence = lines[-1].split(". ")[0].rstrip(".") + "."
+    return sentence if len(sentence) <= longest else sentence[:longest - 3] + "..."
 
 
 # -- the rows ---------------------------------------------------------------------------------------------------------

@@ -190,25 +190,39 @@ def _conv(b, m, prefix, x):
     inputs = [x.name, b.weight(prefix, "weight", m.weight.data)]
     if m.bias is not None:
         inputs.append(b.weight(prefix, "bias", m.bias.data))
-    (ph, pw), dilation = m.padding, getattr(m, "dilation", (1, 1))
+    (top, bottom), (left, right) = m._pads  # padding="same" may pad one more at the end, as torch does
     return b.apply(m, x, "Conv", inputs, kernel_shape=list(m.kernel_size), strides=list(m.stride),
-                   pads=[ph, pw, ph, pw], dilations=list(dilation), group=int(getattr(m, "groups", 1)))
+                   pads=[top, left, bottom, right], dilations=list(m.dilation), group=m.groups)
 
 
 def _pool_attrs(m) -> dict:
-    if getattr(m, "ceil_mode", False) or getattr(m, "dilation", 1) not in (1, (1, 1)):
-        raise ExportError(f"{m!r}: ceil_mode and dilation are not exported")
     (ph, pw) = m.padding
-    return {"kernel_shape": list(m.kernel_size), "strides": list(m.stride), "pads": [ph, pw, ph, pw]}
+    return {"kernel_shape": list(m.kernel_size), "strides": list(m.stride), "pads": [ph, pw, ph, pw],
+            "dilations": list(m.dilation), "ceil_mode": int(m.ceil_mode)}
+
+
+@exports(nn.ConvTranspose2d)
+def _conv_transpose(b, m, prefix, x):
+    inputs = [x.name, b.weight(prefix, "weight", m.weight.data)]
+    if m.bias is not None:
+        inputs.append(b.weight(prefix, "bias", m.bias.data))
+    (ph, pw) = m.padding
+    return b.apply(m, x, "ConvTranspose", inputs, kernel_shape=list(m.kernel_size), strides=list(m.stride),
+                   pads=[ph, pw, ph, pw], dilations=list(m.dilation), group=m.groups,
+                   output_padding=list(m.output_padding))
 
 
 @exports(nn.MaxPool2d)
 def _maxpool(b, m, prefix, x):
+    if m.return_indices:
+        raise ExportError(f"{m!r} at {prefix!r} returns indices; only the pooled values are exported")
     return b.apply(m, x, "MaxPool", [x.name], **_pool_attrs(m))
 
 
 @exports(nn.AvgPool2d)
 def _avgpool(b, m, prefix, x):
+    if m.divisor_override is not None:
+        raise ExportError(f"{m!r} at {prefix!r}: ONNX's AveragePool has no divisor_override")
     return b.apply(m, x, "AveragePool", [x.name], count_include_pad=int(m.count_include_pad), **_pool_attrs(m))
 
 
@@ -258,7 +272,99 @@ EXPORTERS.update({
     nn.ELU: _activation("Elu", alpha=lambda m: m.alpha),
     nn.GELU: _activation("Gelu", approximate=lambda m: m.approximate),
     nn.Softmax: _activation("Softmax", axis=lambda m: m.dim),
+    nn.LogSoftmax: _activation("LogSoftmax", axis=lambda m: m.dim),
+    nn.Mish: _activation("Mish"),
+    nn.Hardswish: _activation("HardSwish"),
 })
+
+
+@exports(nn.SiLU)
+def _silu(b, m, prefix, x):
+    """x·σ(x): ONNX has no SiLU operator."""
+    gate = b.node("Sigmoid", [x.name], f"{prefix}.sigmoid" if prefix else "Sigmoid")
+    return Value(b.node("Mul", [x.name, gate], prefix or "Mul"), m(x.array))
+
+
+@exports(nn.ReLU6)
+def _relu6(b, m, prefix, x):
+    low, high = (b.constant(f"{prefix}.{name}", np.array(v, np.float32)) for name, v in (("min", 0), ("max", 6)))
+    return b.apply(m, x, "Clip", [x.name, low, high])
+
+
+@exports(nn.Softplus)
+def _softplus(b, m, prefix, x):
+    """log(1 + e^{βx}) / β. ONNX's Softplus has no β and no linear region beyond ``threshold``; the two
+    differ there by at most log(1 + e^{-threshold})/β, below float32's resolution for threshold >= 15."""
+    if m.threshold < 15:
+        raise ExportError(f"{m!r} at {prefix!r}: ONNX's Softplus has no linear region, which differs from this "
+                          "one's by more than float32 rounding for threshold < 15")
+    if m.beta == 1:
+        return b.apply(m, x, "Softplus", [x.name])
+    beta = b.constant(f"{prefix}.beta", np.array(m.beta, np.float32))
+    scaled = b.node("Mul", [x.name, beta], f"{prefix}.scaled")
+    soft = b.node("Softplus", [scaled], f"{prefix}.softplus")
+    return Value(b.node("Div", [soft, beta], prefix or "Div"), m(x.array))
+
+
+@exports(nn.PReLU)
+def _prelu(b, m, prefix, x):
+    """The slope, one per channel (axis 1), shaped (C, 1, ...) to broadcast as ONNX broadcasts: from the right."""
+    shape = (1,) if m.num_parameters == 1 else (m.num_parameters,) + (1,) * (x.array.ndim - 2)
+    return b.apply(m, x, "PRelu", [x.name, b.weight(prefix, "weight", m.weight.data.reshape(shape))])
+
+
+@exports(nn.LayerNorm)
+def _layernorm(b, m, prefix, x):
+    shape = m.normalized_shape
+    scale = b.weight(prefix, "weight", m.weight.data) if m.weight is not None else \
+        b.constant(f"{prefix}.ones", np.ones(shape, np.float32))
+    inputs = [x.name, scale] + ([b.weight(prefix, "bias", m.bias.data)] if m.bias is not None else [])
+    return b.apply(m, x, "LayerNormalization", inputs, axis=-len(shape), epsilon=m.eps)
+
+
+@exports(nn.GroupNorm)
+def _groupnorm(b, m, prefix, x):
+    if m.affine:
+        scale, shift = b.weight(prefix, "weight", m.weight.data), b.weight(prefix, "bias", m.bias.data)
+    else:
+        scale = b.constant(f"{prefix}.ones", np.ones(m.num_channels, np.float32))
+        shift = b.constant(f"{prefix}.zeros", np.zeros(m.num_channels, np.float32))
+    return b.apply(m, x, "GroupNormalization", [x.name, scale, shift], num_groups=m.num_groups, epsilon=m.eps)
+
+
+@exports(nn.ZeroPad2d)
+def _zero_pad(b, m, prefix, x):
+    left, right, top, bottom = m.padding
+    rank = x.array.ndim
+    pads = b.constant(f"{prefix}.pads", np.array([0] * (rank - 2) + [top, left] + [0] * (rank - 2) + [bottom, right],
+                                                  np.int64))
+    return b.apply(m, x, "Pad", [x.name, pads], mode="constant")
+
+
+@exports(nn.Unflatten)
+def _unflatten(b, m, prefix, x):
+    y = m(x.array)
+    if m.dim % x.array.ndim == 0:
+        raise ExportError(f"{m!r} at {prefix!r} splits the batch dimension, which the export keeps free")
+    shape = b.constant(f"{prefix}.shape" if prefix else "shape", np.array([0, *y.shape[1:]], np.int64))
+    return Value(b.node("Reshape", [x.name, shape], prefix or "Reshape"), y)
+
+
+@exports(nn.Upsample)
+def _upsample(b, m, prefix, x):
+    """Nearest-neighbour Resize of the spatial axes; torch's rule (source = floor(dst · in/out)) is ONNX's
+    asymmetric coordinates with floor rounding."""
+    if m.scale_factor is not None:
+        args = ["", b.constant(f"{prefix}.scales", np.array(m.scale_factor, np.float32))]
+    else:
+        args = ["", "", b.constant(f"{prefix}.sizes", np.array(m.size, np.int64))]
+    return b.apply(m, x, "Resize", [x.name, *args], axes=[2, 3], mode="nearest",
+                   coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+@exports(nn.Dropout2d)
+def _dropout2d(b, m, prefix, x):
+    return x  # the identity at inference; ONNX has no channel dropout to keep for training
 
 
 @exports(nn.Dropout)

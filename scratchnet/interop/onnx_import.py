@@ -28,7 +28,6 @@ A new operator is one entry::
 """
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from pathlib import Path
@@ -58,9 +57,9 @@ class NodeView:
     weight (an initializer, consumed by the layer), ``constant(i)`` input i as any constant.
     """
 
-    def __init__(self, proto, index: int, weights: dict, constants: dict, ranks: dict):
+    def __init__(self, proto, index: int, weights: dict, constants: dict, ranks: dict, opset: int):
         onnx = require("onnx")
-        self.proto, self.op = proto, proto.op_type
+        self.proto, self.op, self.opset = proto, proto.op_type, opset
         self.name = proto.name or f"{proto.op_type}_{index}"
         self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in proto.attribute}
         self._read: set[str] = set()
@@ -138,52 +137,110 @@ def _ones(value) -> bool:
     return value is None or all(v == 1 for v in value)
 
 
+def _explicit_pads(node: NodeView, dims: int) -> list[int]:
+    """The pads attribute (begins, then ends); auto_pad VALID is no padding, SAME_UPPER/LOWER are refused."""
+    auto = node.expect("auto_pad", "NOTSET", lambda v: v in ("NOTSET", "VALID"), "only explicit pads (NOTSET) or VALID")
+    pads = [int(p) for p in node.attr("pads", [0] * 2 * dims)]
+    return [0] * 2 * dims if auto == "VALID" else pads
+
+
 def _symmetric_pads(node: NodeView, dims: int) -> tuple[int, ...]:
-    node.expect("auto_pad", "NOTSET", lambda v: v in ("NOTSET", "VALID"), "only explicit pads (NOTSET) or VALID")
-    pads = node.attr("pads", [0] * 2 * dims)
-    if node.attr("auto_pad", "NOTSET") == "VALID":
-        pads = [0] * 2 * dims
-    if list(pads[:dims]) != list(pads[dims:]):
-        raise node.fail(f"attribute pads={list(pads)}", "scratchnet pads both sides of an axis equally "
-                                                         "(begin and end pads must match)")
-    return tuple(int(p) for p in pads[:dims])
-
-
-def _accepts(cls: type, argument: str) -> bool:
-    return argument in inspect.signature(cls.__init__).parameters
+    pads = _explicit_pads(node, dims)
+    if pads[:dims] != pads[dims:]:
+        raise node.fail(f"attribute pads={pads}", "scratchnet pads both sides of an axis equally "
+                                                  "(begin and end pads must match)")
+    return tuple(pads[:dims])
 
 
 def _copy_into(param: nn.Parameter, array: np.ndarray) -> None:
     param.data = np.ascontiguousarray(array, dtype=param.data.dtype)
 
 
-@imports("Conv")
-def _conv(node: NodeView) -> nn.Module:
+def _kernel(node: NodeView) -> np.ndarray:
+    """A (transposed) convolution's weight W, 4-D, matching the kernel_shape attribute."""
     weight = node.weight(1, "W")
     if weight.ndim != 4:
         raise node.fail(f"input W of shape {weight.shape}", "only 2-D convolutions (4-D weights) are supported")
     node.expect("kernel_shape", list(weight.shape[2:]), lambda v: list(v) == list(weight.shape[2:]),
                 "must equal the weight's spatial shape")
-    groups = node.expect("group", 1, lambda v: v == 1 or _accepts(nn.Conv2d, "groups"),
-                         "grouped convolutions need a Conv2d with groups")
-    dilations = node.expect("dilations", None, lambda v: _ones(v) or _accepts(nn.Conv2d, "dilation"),
-                            "dilated convolutions need a Conv2d with dilation")
-    strides = tuple(node.attr("strides", [1, 1]))
-    padding = _symmetric_pads(node, 2)
-    if any(p >= k for p, k in zip(padding, weight.shape[2:])):  # wider pads only add borders of the bias
-        raise node.fail(f"attribute pads={list(padding) * 2}", "padding must be smaller than the kernel")
-    extra = {}
-    if groups != 1:
-        extra["groups"] = groups
-    if not _ones(dilations):
-        extra["dilation"] = tuple(dilations)
-    out_channels, in_per_group, kh, kw = weight.shape
-    conv = nn.Conv2d(in_per_group * groups, out_channels, (kh, kw), stride=strides, padding=padding,
-                     bias=node.has_input(2), **extra)
-    _copy_into(conv.weight, weight)
+    return weight
+
+
+def _with_weights(node: NodeView, layer: nn.Module, weight: np.ndarray) -> nn.Module:
+    """``layer`` holding the node's W, and its B when the node has one."""
+    _copy_into(layer.weight, weight)
     if node.has_input(2):
-        _copy_into(conv.bias, node.weight(2, "B"))
-    return conv
+        _copy_into(layer.bias, node.weight(2, "B"))
+    return layer
+
+
+@imports("Conv")
+def _conv(node: NodeView) -> nn.Module:
+    weight = _kernel(node)
+    groups = node.attr("group", 1)
+    dilations = tuple(node.attr("dilations", [1, 1]))
+    strides = tuple(node.attr("strides", [1, 1]))
+    padding = _conv_padding(node, weight.shape[2:], strides, dilations)
+    out_channels, in_per_group, kh, kw = weight.shape
+    if groups < 1 or out_channels % groups:
+        raise node.fail(f"attribute group={groups}", f"must divide the {out_channels} output channels")
+    return _with_weights(node, nn.Conv2d(in_per_group * groups, out_channels, (kh, kw), stride=strides,
+                                         padding=padding, dilation=dilations, groups=groups,
+                                         bias=node.has_input(2)), weight)
+
+
+def _conv_padding(node: NodeView, kernel, strides, dilations) -> tuple[int, int] | str:
+    """Symmetric pads as (ph, pw); torch's uneven 'same' split (one more at the end) as "same"."""
+    pads = _explicit_pads(node, 2)
+    if any(p >= d * (k - 1) + 1 for p, k, d in zip(pads, [*kernel, *kernel], [*dilations, *dilations])):
+        raise node.fail(f"attribute pads={pads}", "padding must be smaller than the (dilated) kernel")
+    if pads[:2] == pads[2:]:
+        return tuple(pads[:2])
+    totals = [d * (k - 1) for k, d in zip(kernel, dilations)]
+    if list(strides) == [1, 1] and pads == [t // 2 for t in totals] + [t - t // 2 for t in totals]:
+        return "same"
+    raise node.fail(f"attribute pads={pads}", "scratchnet pads both sides of an axis equally, or as torch's "
+                                              "padding='same' (the odd one at the end, stride 1)")
+
+
+@imports("ConvTranspose")
+def _conv_transpose(node: NodeView) -> nn.Module:
+    weight = _kernel(node)
+    node.expect("output_shape", None, lambda v: v is None, "give pads and output_padding instead")
+    groups = node.attr("group", 1)
+    in_channels, out_per_group, kh, kw = weight.shape
+    if groups < 1 or in_channels % groups:
+        raise node.fail(f"attribute group={groups}", f"must divide the {in_channels} input channels")
+    layer = nn.ConvTranspose2d(in_channels, out_per_group * groups, (kh, kw), groups=groups, bias=node.has_input(2),
+                               stride=tuple(node.attr("strides", [1, 1])), padding=_symmetric_pads(node, 2),
+                               output_padding=tuple(node.attr("output_padding", [0, 0])),
+                               dilation=tuple(node.attr("dilations", [1, 1])))
+    return _with_weights(node, layer, weight)
+
+
+@imports("Resize")
+def _resize(node: NodeView) -> nn.Module:
+    """Nearest-neighbour upsampling of the spatial axes with torch's rule (asymmetric coordinates, floor)."""
+    node.expect("mode", "nearest", lambda v: v == "nearest", "only nearest-neighbour resizing")
+    node.expect("coordinate_transformation_mode", "half_pixel", lambda v: v == "asymmetric",
+                "only asymmetric coordinates (torch's nearest rule)")
+    node.expect("nearest_mode", "round_prefer_floor", lambda v: v == "floor", "only floor (torch's nearest rule)")
+    node.expect("antialias", 0, lambda v: v == 0, "no antialiasing")
+    node.expect("exclude_outside", 0, lambda v: v == 0, "only 0")
+    node.expect("keep_aspect_ratio_policy", "stretch", lambda v: v == "stretch", "only stretch")
+    node.attr("cubic_coeff_a"), node.attr("extrapolation_value")  # used by other modes only
+    axes = list(node.attr("axes", [0, 1, 2, 3]))
+    if [a % 4 for a in axes] not in ([0, 1, 2, 3], [2, 3]) or node.rank(0) != 4:
+        raise node.fail(f"attribute axes={axes}", "only (N, C, H, W) input resized along H and W")
+    if node.has_input(3):
+        sizes = [int(v) for v in node.constant(3, "sizes").reshape(-1)]
+        if len(sizes) != 2 or len(axes) != 2:  # sizes of all four axes would fix the batch size
+            raise node.fail(f"input sizes={sizes}", "only sizes of the two spatial axes (with axes=[2, 3])")
+        return nn.Upsample(size=tuple(sizes[-2:]))
+    scales = [float(v) for v in node.constant(2, "scales").reshape(-1)]
+    if len(scales) != len(axes) or (len(scales) == 4 and scales[:2] != [1.0, 1.0]):
+        raise node.fail(f"input scales={scales}", "only the spatial axes may be scaled")
+    return nn.Upsample(scale_factor=tuple(scales[-2:]))
 
 
 @imports("Gemm")
@@ -224,31 +281,23 @@ def _pool_args(node: NodeView) -> dict:
     kernel = node.attr("kernel_shape")
     if kernel is None or len(kernel) != 2:
         raise node.fail(f"attribute kernel_shape={kernel}", "only 2-D pooling is supported")
-    node.expect("ceil_mode", 0, lambda v: v == 0, "only floor rounding of the output size (ceil_mode=0)")
-    node.expect("dilations", None, _ones, "only undilated pooling")
-    return {"kernel_size": tuple(kernel), "stride": tuple(node.attr("strides", [1, 1])),
-            "padding": _symmetric_pads(node, 2)}
-
-
-def _check_padding(node: NodeView, args: dict) -> None:
-    """PyTorch (and scratchnet) limit padding to half the kernel."""
-    if any(p > k // 2 for p, k in zip(args["padding"], args["kernel_size"])):
+    args = {"kernel_size": tuple(kernel), "stride": tuple(node.attr("strides", [1, 1])),
+            "padding": _symmetric_pads(node, 2), "ceil_mode": bool(node.attr("ceil_mode", 0))}
+    if any(p > k // 2 for p, k in zip(args["padding"], args["kernel_size"])):  # as in PyTorch
         raise node.fail(f"attribute pads={list(args['padding']) * 2}", "padding must be at most half the kernel")
+    return args
 
 
 @imports("MaxPool")
 def _maxpool(node: NodeView) -> nn.Module:
     node.expect("storage_order", 0, lambda v: v == 0, "only row-major indices")
-    args = _pool_args(node)
-    _check_padding(node, args)
-    return nn.MaxPool2d(**args)
+    return nn.MaxPool2d(**_pool_args(node), dilation=tuple(node.attr("dilations", [1, 1])))
 
 
 @imports("AveragePool")
 def _avgpool(node: NodeView) -> nn.Module:
-    args = _pool_args(node)
-    _check_padding(node, args)
-    return nn.AvgPool2d(**args, count_include_pad=bool(node.attr("count_include_pad", 0)))
+    node.expect("dilations", None, _ones, "only undilated average pooling (as torch's AvgPool2d)")
+    return nn.AvgPool2d(**_pool_args(node), count_include_pad=bool(node.attr("count_include_pad", 0)))
 
 
 @imports("GlobalAveragePool", "GlobalMaxPool")
@@ -291,7 +340,100 @@ IMPORTERS.update({
     "Elu": lambda node: nn.ELU(node.attr("alpha", 1.0)),
     "Gelu": lambda node: nn.GELU(node.expect("approximate", "none", lambda v: v in ("none", "tanh"), "none or tanh")),
     "Softmax": _softmax,
+    "LogSoftmax": lambda node: nn.LogSoftmax(dim=node.attr("axis", -1)),
+    "Mish": lambda node: nn.Mish(),
+    "HardSwish": lambda node: nn.Hardswish(),
+    # ONNX's log(1 + e^x) and torch's (linear beyond x > 20) differ there by < 2.1e-9, below float32 rounding
+    "Softplus": lambda node: nn.Softplus(),
 })
+
+
+@imports("Clip")
+def _clip(node: NodeView) -> nn.Module:
+    low = float(node.constant(1, "min")) if node.has_input(1) else None
+    high = float(node.constant(2, "max")) if node.has_input(2) else None
+    if (low, high) == (0.0, 6.0):
+        return nn.ReLU6()
+    if (low, high) == (0.0, None):
+        return nn.ReLU()
+    raise node.fail(f"inputs min={low}, max={high}", "only Clip(0, 6) (ReLU6) and Clip(0) (ReLU)")
+
+
+@imports("PRelu")
+def _prelu(node: NodeView) -> nn.Module:
+    slope, rank = node.weight(1, "slope"), node.rank(0)
+    per_channel = rank is not None and rank >= 2 and slope.shape == (slope.size,) + (1,) * (rank - 2)
+    if slope.size != 1 and not per_channel:
+        raise node.fail(f"input slope of shape {slope.shape}", "only one slope, or one per channel (axis 1) "
+                                                              "shaped (C, 1, ...) for the input's rank")
+    prelu = nn.PReLU(slope.size)
+    _copy_into(prelu.weight, slope.reshape(-1))
+    return prelu
+
+
+@imports("LayerNormalization")
+def _layernorm(node: NodeView) -> nn.Module:
+    node.expect("stash_type", 1, lambda v: v == 1, "only float32 statistics")
+    axis, rank = node.attr("axis", -1), node.rank(0)
+    if axis >= 0 and rank is None:
+        raise node.fail(f"attribute axis={axis}", "needs the input's rank, which shape inference could not tell")
+    count = -axis if axis < 0 else rank - axis
+    trainable = node.inputs[1] in node._weights
+    scale = node.weight(1, "Scale") if trainable else node.constant(1, "Scale")
+    if scale.ndim != count or (not trainable and not np.all(scale == 1)):
+        raise node.fail(f"input Scale of shape {scale.shape}", f"must be a weight of the {count} normalised "
+                                                               "dimensions (or constant ones)")
+    has_bias = node.has_input(2)
+    if has_bias and not trainable:
+        raise node.fail("input B", "a bias needs a weight Scale")
+    norm = nn.LayerNorm(scale.shape, eps=node.attr("epsilon", 1e-5), elementwise_affine=trainable, bias=has_bias)
+    if trainable:
+        _copy_into(norm.weight, scale)
+    if has_bias:
+        _copy_into(norm.bias, node.weight(2, "B").reshape(scale.shape))
+    return norm
+
+
+def _channel_affine(node: NodeView) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(scale, bias, affine) of a per-channel normalisation: weights (trainable), or constant ones and zeros."""
+    weights = [node.inputs[i] in node._weights for i in (1, 2)]
+    if all(weights):
+        scale, shift, affine = node.weight(1, "scale"), node.weight(2, "bias"), True
+    else:
+        scale, shift, affine = node.constant(1, "scale"), node.constant(2, "bias"), False
+        if any(weights) or not (np.all(scale == 1) and np.all(shift == 0)):
+            raise node.fail("inputs scale and bias", "must both be weights, or constant ones and zeros")
+    if scale.ndim != 1 or scale.shape != shift.shape:
+        raise node.fail(f"input scale of shape {scale.shape}", "scale and bias must be one value per channel")
+    return scale, shift, affine
+
+
+def _group_norm(node: NodeView, groups: int, scale: np.ndarray, shift: np.ndarray, affine: bool) -> nn.Module:
+    norm = nn.GroupNorm(groups, scale.size, eps=node.attr("epsilon", 1e-5), affine=affine)
+    if affine:
+        _copy_into(norm.weight, scale)
+        _copy_into(norm.bias, shift)
+    return norm
+
+
+@imports("GroupNormalization")
+def _groupnorm(node: NodeView) -> nn.Module:
+    if node.opset < 21:
+        raise node.fail(f"opset {node.opset}", "before opset 21 GroupNormalization scales per group; scratchnet "
+                                               "imports the per-channel form of opset 21")
+    node.expect("stash_type", 1, lambda v: v == 1, "only float32 statistics")
+    scale, shift, affine = _channel_affine(node)
+    groups = node.attr("num_groups")
+    if groups is None or groups < 1 or scale.size % groups:
+        raise node.fail(f"attribute num_groups={groups}", f"must divide the {scale.size} channels")
+    return _group_norm(node, groups, scale, shift, affine)
+
+
+@imports("InstanceNormalization")
+def _instancenorm(node: NodeView) -> nn.Module:
+    """Instance normalisation is GroupNorm with one channel per group."""
+    scale, shift, affine = _channel_affine(node)
+    return _group_norm(node, scale.size, scale, shift, affine)
 
 
 @imports("Add", "Sub", "Mul", "Div")
@@ -421,16 +563,34 @@ def check_opset(proto, where: str) -> None:
                                    f"{MIN_OPSET} and later (convert it with onnx.version_converter)")
 
 
+_TO_MATRIX = {"Flatten", "Gemm", "MatMul"}  # their outputs are (N, features) where scratchnet imports them
+
+
 def _ranks(proto) -> dict[str, int]:
-    """The rank of every value ONNX shape inference can tell (an empty dict if it cannot run)."""
+    """The rank of the values: from ONNX shape inference, and where it stops (an operator without an
+    inference function, e.g. GroupNormalization-21 in onnx 1.23) carried on through the nodes:
+    a matrix after Flatten/Gemm/MatMul, the target's length after Reshape, the largest input rank
+    otherwise (the operators scratchnet imports keep or broadcast their input's rank)."""
     onnx = require("onnx")
     try:
-        inferred = onnx.shape_inference.infer_shapes(proto)
+        graph = onnx.shape_inference.infer_shapes(proto).graph
     except Exception:  # inference is a help for choosing layers, never required
-        return {}
-    graph = inferred.graph
-    return {v.name: len(v.type.tensor_type.shape.dim) for v in [*graph.input, *graph.value_info, *graph.output]
-            if v.type.tensor_type.HasField("shape")}
+        graph = proto.graph
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*graph.input, *graph.value_info, *graph.output]
+             if v.type.tensor_type.HasField("shape")}
+    ranks.update({t.name: len(t.dims) for t in proto.graph.initializer})
+    for node in proto.graph.node:
+        if not node.output or node.output[0] in ranks:
+            continue
+        if node.op_type in _TO_MATRIX:
+            ranks[node.output[0]] = 2
+        elif node.op_type == "Reshape" and node.input[1] in ranks and ranks[node.input[1]] == 1:
+            shape = next((t for t in proto.graph.initializer if t.name == node.input[1]), None)
+            if shape is not None:
+                ranks[node.output[0]] = int(shape.dims[0])
+        elif node.op_type != "Reshape" and all(name in ranks for name in node.input if name):
+            ranks[node.output[0]] = max((ranks[name] for name in node.input if name), default=0)
+    return ranks
 
 
 def _constant_node(node: NodeView) -> np.ndarray:
@@ -469,11 +629,12 @@ def from_proto(proto, where: str = "ONNX model") -> OnnxGraph:
         raise UnsupportedOnnxError(f"{where} has {len(graph.output)} outputs; scratchnet imports one-output graphs")
     constants: dict[str, np.ndarray] = {}
     ranks = _ranks(proto)
+    opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     consumed = {name for node in graph.node for name in node.input} | {graph.output[0].name}
     steps: list[tuple[str, Step]] = []
     taken: set[str] = set()
     for index, proto_node in enumerate(graph.node):
-        node = NodeView(proto_node, index, weights, constants, ranks)
+        node = NodeView(proto_node, index, weights, constants, ranks, opset)
         if node.op == "Constant":
             constants[proto_node.output[0]] = _constant_node(node)
             continue

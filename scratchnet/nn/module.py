@@ -154,6 +154,8 @@ class Module:
             raise
         finally:
             state.depth -= 1
+            if state.depth == 0:
+                state.root = None  # the pass is over: keep no reference to the model
 
     def state_dict_prefix(self) -> str:
         """This module's ``state_dict`` prefix within the forward pass in progress ("" for the outermost)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..spec import validate_spec
 from .npzio import array_to_json, json_to_array, load_npz, save_npz
 
 FORMAT = "scratchnet-checkpoint"
@@ -126,13 +127,21 @@ def load_checkpoint(path: str | Path) -> TrainingState:
     )
 
 
+def _is_spec(value) -> bool:
+    try:
+        validate_spec(value)
+    except (ValueError, TypeError, KeyError):
+        return False
+    return True
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 _FIELDS = {  # entry -> (test, what it must be)
     "epoch": (lambda v: _is_int(v) and v >= 0, "a whole number of epochs, 0 or more"),
-    "spec": (lambda v: isinstance(v, dict) and isinstance(v.get("layers"), list), 'a spec {"layers": [...]}'),
+    "spec": (lambda v: _is_spec(v), 'a model spec ({"layers": [...]} or a tree, see scratchnet.spec)'),
     "history": (lambda v: isinstance(v, list) and all(isinstance(row, dict) for row in v), "a list of rows"),
     "best_epoch": (lambda v: _is_int(v) and v >= 0, "a whole number, 0 or more"),
     "best_val_loss": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),

@@ -45,7 +45,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import data, nn
 from ..random import default_generator
-from ..terminal import format_duration
+from ..terminal import format_duration, plural
 from .budget import check_first_epoch, planned_epochs
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
@@ -249,8 +249,8 @@ def _plan_within_budget(session: Session, first_epoch_seconds: float) -> None:
         for _ in range(len(session.batches) if steps_when(config.schedule) == "step" else 0):
             session.scheduler.step()
     session.say(f"time budget {format_duration(config.time_budget)}: the first epoch took "
-                f"{format_duration(first_epoch_seconds)}, so the run trains {epochs} epochs"
-                + (f" and lays its {config.schedule} schedule out over them" if is_planned(config.schedule) else ""))
+                f"{format_duration(first_epoch_seconds)}, so the run trains {plural(epochs, 'epoch')}"
+                + (f" and lays its {config.schedule} schedule out over that length" if is_planned(config.schedule) else ""))
 
 
 # -- after training: the test set, the model file, the metrics ---------------------------------------------------
