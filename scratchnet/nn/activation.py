@@ -374,6 +374,9 @@ class Hardswish(_SavesInputInplace):
     def _slope(self, x):
         return np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1)).astype(x.dtype, copy=False)
 
+    def extra_repr(self) -> str:
+        return ""  # torch's Hardswish shows no arguments, inplace or not
+
 
 class ReLU6(_SavesInputInplace):
     """min(max(x, 0), 6); dy/dx = 1 for 0 < x < 6, else 0."""
