@@ -6,8 +6,7 @@ from pathlib import Path
 
 from ..data import DatasetNotFoundError
 from ..train import evaluate, format_report
-from ..train.config import NORMALIZATIONS
-from ..train.modelfile import FOREIGN_DEFAULT_NORMALIZE
+from .predict import add_normalize_argument
 from .usage import UsageError
 
 
@@ -22,10 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--dataset", help="the dataset to test on (default: the one the model was trained on; "
                         "required for an ONNX file without scratchnet metadata, e.g. from torch.onnx.export, whose "
                         "classes are this dataset's)")
-    parser.add_argument("--normalize", choices=NORMALIZATIONS,
-                        help="for an ONNX file without scratchnet metadata: how its inputs were scaled "
-                        f"(default {FOREIGN_DEFAULT_NORMALIZE}: pixels / 255, as torchvision's ToTensor(); zscore: "
-                        "minus the dataset's training-set mean, over its std)")
+    add_normalize_argument(parser)
     parser.add_argument("--root", metavar="DIR", help="a folder holding the dataset's files")
     parser.add_argument("--test-subset", type=int, metavar="N", help="score N images of the test set")
     parser.add_argument("--digits", type=int, default=4, help="decimals in the report (default 4)")

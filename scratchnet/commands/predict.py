@@ -52,11 +52,17 @@ def register(subparsers) -> None:
     foreign = parser.add_argument_group("ONNX files without scratchnet metadata (e.g. from torch.onnx.export)")
     foreign.add_argument("--dataset", help="the dataset whose classes the model's outputs are (required for such "
                          "a file); its images give the input shape where the file does not fix it")
-    foreign.add_argument("--normalize", choices=NORMALIZATIONS,
-                         help=f"how the model's inputs were scaled (default {FOREIGN_DEFAULT_NORMALIZE}: pixels / 255, "
-                         "as torchvision's ToTensor(); zscore: minus the dataset's training-set mean, over its std)")
+    add_normalize_argument(foreign)
     foreign.add_argument("--root", metavar="DIR", help="a folder holding the dataset's files (for --normalize zscore)")
     parser.set_defaults(func=run)
+
+
+def add_normalize_argument(parser) -> None:
+    """``--normalize``: the preprocessing of an ONNX file without scratchnet metadata (evaluate and predict)."""
+    parser.add_argument("--normalize", choices=NORMALIZATIONS,
+                        help="for an ONNX file without scratchnet metadata (e.g. from torch.onnx.export): how its "
+                        f"inputs were scaled (default {FOREIGN_DEFAULT_NORMALIZE}: pixels / 255, as torchvision's "
+                        "ToTensor(); zscore: minus the dataset's training-set mean, over its std; none: 0..255)")
 
 
 def run(args: argparse.Namespace) -> int:
