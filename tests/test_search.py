@@ -293,3 +293,23 @@ def test_an_unwritable_out_is_refused_before_any_trial(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["search", "--grid", "lr=1e-3", "--out", str(tmp_path / "file")]) == 2
     assert f"--out {tmp_path / 'file'}: cannot write there" in capsys.readouterr().err
+
+
+def test_class_weights_read_as_train_reads_them_in_set_and_grid(tmp_path, capsys):
+    assert grid.setting_value("class_weights", "Sandal=2;Bag=3") == {"Sandal": 2.0, "Bag": 3.0}
+    assert grid.setting_value("lr", "Sandal=2") == "Sandal=2"
+    assert grid.trial_name({"class_weights": {"Sandal": 2.0, "Bag": 0.5}}) == "class_weights-Sandal=2+Bag=0.5"
+    # parsed into weights, they reach the config's own check (before: AttributeError on a str)
+    assert main(["search", "--set", "class-weight=Sandal=2", "--grid", "class-weight=Sandal=2,Bag=-1",
+                 "--out", str(tmp_path)]) == 2
+    assert "class weight of 'Bag' must be a number > 0" in capsys.readouterr().err
+    assert main(["search", "--set", "class-weight=Sandal", "--grid", "lr=1e-3", "--out", str(tmp_path)]) == 2
+    assert "class weight 'Sandal' must look like NAME=WEIGHT, several separated by ';'" in capsys.readouterr().err
+    assert not (tmp_path / "trials").exists()
+
+
+def test_a_config_rejects_class_weights_that_are_not_a_mapping():
+    from scratchnet.train import TrainConfig
+
+    with pytest.raises(ValueError, match="class_weights must map class names to weights"):
+        TrainConfig(class_weights="Sandal=2").validate()

@@ -39,10 +39,12 @@ def register(subparsers) -> None:
                         help="training settings to start from (e.g. a run's config.json); default: TrainConfig's")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a base setting, e.g. --set epochs=5 or --set train-subset=1000 (a training setting "
-                             "or its `scratchnet train` flag; repeatable; values parse as JSON, else text)")
+                             "or its `scratchnet train` flag; repeatable; values parse as JSON, else text; "
+                             "class weights as NAME=WEIGHT, several separated by ';': --set 'class-weight=Sandal=2;Bag=3')")
     parser.add_argument("--grid", action="append", default=[], required=True, metavar="KEY=V1,V2",
                         help="a setting and the values to try, e.g. --grid lr=1e-3,3e-4 (repeatable); with "
-                             "--search optuna also a range, e.g. --grid lr=loguniform:1e-4:1e-2 (or uniform, randint)")
+                             "--search optuna also a range, e.g. --grid lr=loguniform:1e-4:1e-2 (or uniform, randint); "
+                             "class weights: --grid 'class-weight=Sandal=2,Sandal=2;Bag=3' tries two weightings")
     parser.add_argument("--metric", default="val_loss",
                         help="column to sort by (default val_loss; accuracy-like metrics sort best-first descending)")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of cores)")
@@ -88,7 +90,11 @@ def base_settings(base: str | None, overrides: list[str]) -> dict:
         key, sep, value = entry.partition("=")
         if not sep or not key:
             raise UsageError(f"--set {entry!r} must look like KEY=VALUE, e.g. --set epochs=5")
-        settings[flags.field(key)] = grid_search.parse_value(value.strip())
+        name = flags.field(key)
+        try:
+            settings[name] = grid_search.setting_value(name, grid_search.parse_value(value.strip()))
+        except ValueError as err:
+            raise UsageError(f"--set {entry!r}: {err}") from None
     return settings
 
 
@@ -106,8 +112,11 @@ def check_trials(trials: list[grid_search.Trial]) -> None:
 def run(args) -> int:
     check_args(args)
     try:
-        grid = {flags.field(key): values
-                for key, values in grid_search.parse_grid(args.grid, ranges=args.search == "optuna").items()}
+        grid = {}
+        for key, values in grid_search.parse_grid(args.grid, ranges=args.search == "optuna").items():
+            name = flags.field(key)
+            grid[name] = values if isinstance(values, grid_search.Range) else \
+                [grid_search.setting_value(name, value) for value in values]
     except ValueError as err:
         raise UsageError(str(err)) from None
     base = base_settings(args.base, args.overrides)

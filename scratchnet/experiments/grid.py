@@ -44,6 +44,25 @@ def parse_value(text: str):
         return text
 
 
+def setting_value(field: str, value):
+    """A parsed command-line value as the TrainConfig field takes it: ``class_weights`` given as
+    ``Sandal=2`` or ``Sandal=2;Bag=3`` (as ``train --class-weight`` reads it) becomes
+    ``{"Sandal": 2.0, "Bag": 3.0}``; every other value comes back as it is."""
+    if field != "class_weights" or not isinstance(value, str):
+        return value
+    weights = {}
+    for part in value.split(";"):
+        name, sep, weight = part.strip().rpartition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise ValueError(f"class weight {part.strip()!r} must look like NAME=WEIGHT, several separated by ';' "
+                             "(e.g. --set 'class-weight=Sandal=2;Bag=3')") from None
+    return weights
+
+
 class Range(NamedTuple):
     """A range to sample from (``--search optuna``): ``loguniform``/``uniform`` floats or ``randint``
     integers in [low, high]."""
@@ -96,7 +115,14 @@ def parse_range(entry: str, text: str) -> Range:
 
 def trial_name(settings: dict) -> str:
     """A directory name for a trial's grid settings, e.g. ``model-cnn3-128-0.1_lr-0.001``."""
-    return "_".join(f"{key}-{value}" for key, value in settings.items()).replace("/", "-").replace(" ", "")
+    return "_".join(f"{key}-{_name_part(value)}" for key, value in settings.items()).replace("/", "-").replace(" ", "")
+
+
+def _name_part(value) -> str:
+    """A value as it reads in a trial's name: class weights ``{"Sandal": 2.0}`` as ``Sandal=2``."""
+    if isinstance(value, dict):
+        return "+".join(f"{key}={_cell(weight)}" for key, weight in value.items())
+    return str(value)
 
 
 def expand(base: dict, grid: dict[str, list]) -> list[Trial]:
