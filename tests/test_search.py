@@ -313,3 +313,11 @@ def test_a_config_rejects_class_weights_that_are_not_a_mapping():
 
     with pytest.raises(ValueError, match="class_weights must map class names to weights"):
         TrainConfig(class_weights="Sandal=2").validate()
+
+
+def test_an_unknown_metric_is_refused_before_any_trial_trains(tmp_path, capsys):
+    assert main(["search", "--grid", "lr=1e-3", "--metric", "val_acc", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--metric 'val_acc' is not a column of the results; did you mean 'val_accuracy'" in err
+    assert not (tmp_path / "trials").exists()
+    grid.check_metric("lr", ["lr"])  # a grid setting is a column too

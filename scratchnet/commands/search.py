@@ -119,6 +119,10 @@ def run(args) -> int:
                 [grid_search.setting_value(name, value) for value in values]
     except ValueError as err:
         raise UsageError(str(err)) from None
+    try:
+        grid_search.check_metric(args.metric, grid)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     base = base_settings(args.base, args.overrides)
     check_trials(grid_search.expand(base, {k: [v.low] if isinstance(v, grid_search.Range) else v
                                            for k, v in grid.items()}))

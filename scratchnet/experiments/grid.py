@@ -20,10 +20,14 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from ..suggest import did_you_mean
 from ..train.runfiles import HISTORY, METRICS, atomic_file, is_finished, read_history, read_json
 from .pool import Job, TrialFailed, TrialFn, run_trials
 
 RESULTS = "results.csv"
+# The numeric columns a trained trial's row has (summarize: metrics.json plus the best epoch's validation).
+METRICS = ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "best_epoch", "epochs_run", "train_seconds",
+           "num_parameters", "model_bytes", "steps_per_epoch")
 # Sorted descending (higher is better); every other metric is sorted ascending (losses, times).
 HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
 
@@ -211,6 +215,14 @@ def collect(trials: list[Trial], out: Path, metric: str) -> list[dict]:
     rows = sort_rows(rows, metric)
     write_csv(rows, out / RESULTS)
     return rows
+
+
+def check_metric(metric: str, grid_keys) -> None:
+    """ValueError, before any training, when ``metric`` is neither a trial's metric nor a grid setting."""
+    known = [*METRICS, *grid_keys]
+    if metric not in known:
+        raise ValueError(f"--metric {metric!r} is not a column of the results{did_you_mean(metric, known)} "
+                         f"(choose from {', '.join(known)})")
 
 
 def sort_rows(rows: list[dict], metric: str) -> list[dict]:
