@@ -22,21 +22,12 @@ from . import __version__
 from .commands.usage import UsageError
 from .suggest import close_names, did_you_mean
 from .terminal import paint
+from .train.flags import FLAG_SYNONYMS
 from .train.runfiles import DiskFullError
 
 # Listed in the order ``scratchnet --help`` shows them.
 COMMANDS = ["train", "recipes", "evaluate", "predict", "export", "report", "models", "datasets", "explore",
             "reproduce", "search", "serve"]
-
-# Flags people bring from other tools, and the one scratchnet uses.
-FLAG_SYNONYMS = {
-    "--learning-rate": "--lr", "--learning_rate": "--lr", "--lr-rate": "--lr", "--optimiser": "--optimizer",
-    "--opt": "--optimizer", "--bs": "--batch-size", "--batch": "--batch-size", "--epoch": "--epochs",
-    "--n-epochs": "--epochs", "--num-epochs": "--epochs", "--max-epochs": "--epochs", "--arch": "--model",
-    "--data": "--dataset", "--data-dir": "--root", "--output": "--out", "--output-dir": "--out",
-    "--patience": "--early-stopping", "--wd": "--weight-decay", "--scheduler": "--schedule",
-    "--lr-schedule": "--schedule", "--normalise": "--normalize", "--workers": "--jobs", "--topk": "--top-k",
-}
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -321,3 +321,13 @@ def test_an_unknown_metric_is_refused_before_any_trial_trains(tmp_path, capsys):
     assert "--metric 'val_acc' is not a column of the results; did you mean 'val_accuracy'" in err
     assert not (tmp_path / "trials").exists()
     grid.check_metric("lr", ["lr"])  # a grid setting is a column too
+
+
+def test_a_setting_from_another_tool_gets_scratchnets_name_suggested(tmp_path, capsys):
+    assert main(["search", "--set", "learning-rate=0.1", "--grid", "epochs=1", "--out", str(tmp_path)]) == 2
+    assert "--set 'learning-rate' is not a training setting; did you mean lr?" in capsys.readouterr().err
+    assert main(["search", "--grid=--batch=32,64", "--out", str(tmp_path)]) == 2
+    assert "--grid '--batch' is not a training setting; did you mean batch_size?" in capsys.readouterr().err
+    assert main(["search", "--grid", "epoks=1", "--out", str(tmp_path)]) == 2
+    assert "did you mean epochs" in capsys.readouterr().err
+    assert not (tmp_path / "trials").exists()

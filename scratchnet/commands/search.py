@@ -90,12 +90,24 @@ def base_settings(base: str | None, overrides: list[str]) -> dict:
         key, sep, value = entry.partition("=")
         if not sep or not key:
             raise UsageError(f"--set {entry!r} must look like KEY=VALUE, e.g. --set epochs=5")
-        name = flags.field(key)
+        name = setting_field(key, "--set")
         try:
             settings[name] = grid_search.setting_value(name, grid_search.parse_value(value.strip()))
         except ValueError as err:
             raise UsageError(f"--set {entry!r}: {err}") from None
     return settings
+
+
+def setting_field(key: str, option: str) -> str:
+    """The TrainConfig field a --set/--grid key names (as a field or its train flag); else a
+    UsageError with the likely one (``learning-rate``: did you mean lr?)."""
+    name = flags.field(key)
+    if name not in flags.FIELDS:
+        close = flags.meant(key)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise UsageError(f"{option} {key.strip()!r} is not a training setting{hint} (the settings are the fields "
+                         "of `scratchnet train`'s flags, e.g. lr or --lr; see scratchnet train --help)")
+    return name
 
 
 def check_trials(trials: list[grid_search.Trial]) -> None:
@@ -114,7 +126,7 @@ def run(args) -> int:
     try:
         grid = {}
         for key, values in grid_search.parse_grid(args.grid, ranges=args.search == "optuna").items():
-            name = flags.field(key)
+            name = setting_field(key, "--grid")
             grid[name] = values if isinstance(values, grid_search.Range) else \
                 [grid_search.setting_value(name, value) for value in values]
     except ValueError as err:
