@@ -43,6 +43,10 @@ class ArgumentParser(argparse.ArgumentParser):
         choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if choice and "did you mean" not in message:
             message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        chosen = self._chosen()
+        if message.startswith("unrecognized arguments: ") and chosen is not None:
+            chosen.print_usage(sys.stderr)  # the subcommand's usage, not the top-level one
+            self.exit(2, f"{chosen.prog}: error: {message}\n")
         super().error(message)
 
     def _suggestions(self, words: list[str]) -> str:
@@ -58,13 +62,16 @@ class ArgumentParser(argparse.ArgumentParser):
     def _all_actions(self):
         """This parser's actions and those of the subcommand the user chose (argparse reports a
         subcommand's unknown flags from the top-level parser)."""
-        actions = list(self._actions)
+        chosen = self._chosen()
+        return list(self._actions) + (chosen._actions if chosen is not None else [])
+
+    def _chosen(self) -> argparse.ArgumentParser | None:
+        """The parser of the subcommand the user chose, if any."""
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 chosen = [parser for name, parser in action.choices.items() if name in getattr(self, "_words", [])]
-                for parser in chosen[:1]:
-                    actions += parser._actions
-        return actions
+                return chosen[0] if chosen else None
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:
