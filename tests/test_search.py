@@ -331,3 +331,49 @@ def test_a_setting_from_another_tool_gets_scratchnets_name_suggested(tmp_path, c
     assert main(["search", "--grid", "epoks=1", "--out", str(tmp_path)]) == 2
     assert "did you mean epochs" in capsys.readouterr().err
     assert not (tmp_path / "trials").exists()
+
+
+def test_search_help_wraps_its_description_and_keeps_the_examples_a_line_each(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    examples = lines.index("examples:")
+    assert max(len(line) for line in lines[:examples]) <= 80
+    assert "  scratchnet search --base runs/cnn3/config.json --grid lr=1e-3,3e-4 --out runs/lr" in lines[examples:]
+
+
+def interrupted_training(run_dir, settings, quiet):
+    print(f"\ninterrupted: continue it with: scratchnet train --resume {run_dir}", file=sys.stderr)
+    raise KeyboardInterrupt
+
+
+def failed_training(run_dir, settings, quiet):
+    print("a warning before the failure", file=sys.stderr)
+    raise ValueError("diverged")
+
+
+def test_an_interrupted_trial_leaves_the_resume_hint_to_the_search(tmp_path, capsys, monkeypatch):
+    import scratchnet.train
+
+    monkeypatch.setattr(scratchnet.train, "fit_or_resume", interrupted_training)
+    with pytest.raises(KeyboardInterrupt):
+        grid.train_trial({}, str(tmp_path))
+    assert capsys.readouterr().err == ""  # no per-trial `train --resume` beside the search's own hint
+    monkeypatch.setattr(scratchnet.train, "fit_or_resume", failed_training)
+    with pytest.raises(ValueError):
+        grid.train_trial({}, str(tmp_path))
+    assert capsys.readouterr().err == "a warning before the failure\n"  # anything else is passed on
+
+
+def test_an_interrupted_search_command_prints_no_bare_interrupted(tmp_path, capsys, monkeypatch):
+    from scratchnet.commands import search
+
+    def interrupted(args, base, grid_):
+        print("search interrupted: run the same command again to continue it")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search, "_search", interrupted)
+    assert main(["search", "--grid", "lr=1e-3", "--out", str(tmp_path)]) == 130
+    captured = capsys.readouterr()
+    assert "search interrupted" in captured.out and "interrupted" not in captured.err

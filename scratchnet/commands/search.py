@@ -19,6 +19,16 @@ from .usage import UsageError
 SHOWN = ("val_loss", "val_accuracy", "best_epoch", "test_loss", "test_accuracy", "train_seconds")
 
 
+class ExamplesFormatter(argparse.HelpFormatter):
+    """argparse's formatting (the description wrapped to the terminal), with the epilog's
+    examples kept one command a line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "search", help="grid search over training settings, trials in parallel",
@@ -30,7 +40,7 @@ def register(subparsers) -> None:
                     "(--search optuna); a failing trial there is reported in the table while the others go on. "
                     "Finished trials (their metrics.json exists) are skipped, so re-running a search resumes it. "
                     "Writes OUT/results.csv sorted by --metric.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesFormatter,
         epilog="examples:\n  scratchnet search --base runs/cnn3/config.json --grid lr=1e-3,3e-4 --out runs/lr\n"
                "  scratchnet search --set dataset=mnist --set epochs=3 --grid model=mlp2,mlp6 --jobs 2 --out runs/s\n"
                "  scratchnet search --set epochs=10 --grid lr=loguniform:1e-4:1e-2 --backend ray --search optuna "
@@ -146,6 +156,8 @@ def run(args) -> int:
     except (grid_search.TrialFailed, RuntimeError) as err:
         print(f"scratchnet search: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130  # the search has said how to continue it
     columns = ["trial", *grid, *(c for c in (args.metric, *SHOWN) if c not in grid)]
     columns += ["status"] if args.backend == "ray" else []
     print(grid_search.format_table(rows, list(dict.fromkeys(columns))))

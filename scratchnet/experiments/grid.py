@@ -13,10 +13,13 @@ cluster (``ray_backend``).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import itertools
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -140,10 +143,23 @@ def expand(base: dict, grid: dict[str, list]) -> list[Trial]:
 
 
 def train_trial(settings: dict, run_dir: str) -> None:
-    """Train one trial quietly, without a report, on one BLAS thread (or resume it, see ``fit_or_resume``)."""
+    """Train one trial quietly, without a report, on one BLAS thread (or resume it, see ``fit_or_resume``).
+
+    Interrupted (Ctrl-C), the trial says nothing: the trainer's own ``train --resume`` hint is
+    dropped, since the search prints one hint for all its trials. Otherwise what the trainer
+    wrote to stderr is passed on."""
     from ..train import fit_or_resume
 
-    fit_or_resume(run_dir, {**settings, "threads": 1}, quiet=True)
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            fit_or_resume(run_dir, {**settings, "threads": 1}, quiet=True)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        sys.stderr.write(stderr.getvalue())
+        raise
+    sys.stderr.write(stderr.getvalue())
 
 
 def summarize(run_dir: Path) -> dict:
