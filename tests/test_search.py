@@ -272,6 +272,21 @@ def test_an_unreachable_ray_address_is_named_within_seconds(tmp_path, capsys):
     assert "must be auto or HOST:PORT" in capsys.readouterr().err
 
 
+def test_an_address_where_something_else_listens_is_named_within_seconds(tmp_path, capsys):
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'scratchnet[ray]'); not installed here")
+    import socket
+
+    with socket.socket() as server:  # accepts connections (the kernel's backlog) but is no Ray head
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        start = time.time()
+        assert main(["search", "--grid", "lr=1e-3", "--backend", "ray", "--address", address,
+                     "--out", str(tmp_path)]) == 1
+    assert f"no Ray cluster answers at {address}, though something listens there" in capsys.readouterr().err
+    assert time.time() - start < 30  # ray.init alone retries for about half a minute, then waits on
+
+
 @pytest.mark.parametrize("entry, message", [
     ("lr=loguniform:1e-2", "does not parse; allowed: KEY=V1,V2"),
     ("lr=loguniform:1e-2:1e-4", "LOW < HIGH"),
