@@ -29,7 +29,7 @@ from .pool import Job, TrialFailed, TrialFn, run_trials
 
 RESULTS = "results.csv"
 # The numeric columns a trained trial's row has (summarize: metrics.json plus the best epoch's validation).
-METRICS = ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "best_epoch", "epochs_run", "train_seconds",
+METRIC_COLUMNS = ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "best_epoch", "epochs_run", "train_seconds",
            "num_parameters", "model_bytes", "steps_per_epoch")
 # Sorted descending (higher is better); every other metric is sorted ascending (losses, times).
 HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
@@ -235,7 +235,7 @@ def collect(trials: list[Trial], out: Path, metric: str) -> list[dict]:
 
 def check_metric(metric: str, grid_keys) -> None:
     """ValueError, before any training, when ``metric`` is neither a trial's metric nor a grid setting."""
-    known = [*METRICS, *grid_keys]
+    known = [*METRIC_COLUMNS, *grid_keys]
     if metric not in known:
         raise ValueError(f"--metric {metric!r} is not a column of the results{did_you_mean(metric, known)} "
                          f"(choose from {', '.join(known)})")
