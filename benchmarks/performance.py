@@ -4,7 +4,8 @@
                                      [--seconds S] [--rounds R] [--quick] [--keep-environment] [--json PATH]
 
 Workloads (names for --only): mlp-b64 (also against scikit-learn's MLPClassifier),
-mlp-b1, mlp-infer-b1000, cnn3-512-0.1, cnn3-512-0.1-pad1, lenet5, dense10k, resnet20.
+mlp-b1, mlp-infer-b1000, cnn3-512-0.1, cnn3-512-0.1-pad1, lenet5, dense10k, resnet20 (the zoo's),
+resnet20-block (a user-written residual block).
 Each is measured against PyTorch as users run it and against PyTorch given scratchnet's
 glibc malloc settings. --time-to-accuracy adds the
 time each framework needs to reach --target test accuracy on Fashion-MNIST with the same

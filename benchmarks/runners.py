@@ -20,7 +20,7 @@ FRAMEWORK_LABELS = {"scratchnet": "scratchnet", "torch": "PyTorch", "torch-mallo
 
 # Layers that may run on scratchnet's Numba kernels (nn/kernels): only their workloads load Numba,
 # as in a user's process, where Numba is imported on a kernel's first use.
-KERNEL_LAYERS = ("Conv2d", "BatchNorm1d", "BatchNorm2d", "BasicBlock")
+KERNEL_LAYERS = ("Conv2d", "BatchNorm1d", "BatchNorm2d", "BasicBlock", "Zoo")
 
 
 class ScratchnetRunner:

@@ -25,7 +25,8 @@ DATASET_FOLDERS = {"mnist": "mnist-10k", "fashion-mnist": "fashion-mnist"}
 # --------------------------------------------------------------------------------------
 # A layer is (torch.nn class name, *positional args[, {keyword args}]): built the same way
 # from scratchnet.nn and torch.nn, which share names and argument order. "BasicBlock" is the
-# user-written residual block of residual.py (in_channels, out_channels, stride).
+# user-written residual block of residual.py (in_channels, out_channels, stride); "Zoo" is a
+# whole model: scratchnet's zoo entry and its PyTorch twin in tests/torch_resnets.py.
 MLP_LAYERS = (("Linear", 784, 256), ("ReLU",), ("Linear", 256, 128), ("ReLU",), ("Linear", 128, 10))
 CNN3_512_LAYERS = (  # SEEDS.md 002, CNNk-n-p with k=3, n=512, p=0.1
     ("Conv2d", 1, 32, 3), ("BatchNorm2d", 32), ("ReLU",), ("MaxPool2d", 2),
@@ -56,6 +57,11 @@ RESNET20_LAYERS = (  # He et al. 2016, 4.2: 6n+2 layers with n = 3 (see residual
     ("BasicBlock", 32, 64, 2), *(("BasicBlock", 64, 64, 1),) * 2,
     ("AvgPool2d", 8), ("Flatten",), ("Linear", 64, 10),
 )
+
+ZOO_RESNET20 = (("Zoo", "resnet20", 3),)  # the zoo's resnet20 (3 input channels): padding shortcuts, no 1x1 convs
+# GEMM layers of each zoo model, for the FLOP count: ResNet-20's blocks without shortcut convolutions.
+ZOO_GEMM_LAYERS = {"resnet20": tuple((*layer[:4], {"shortcut": "pad"}) if layer[0] == "BasicBlock" else layer
+                                     for layer in RESNET20_LAYERS)}
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,10 @@ WORKLOADS = {w.name: w for w in (
     Workload("lenet5", "LeNet-5 3x32x32, batch 64, SGD", LENET5_LAYERS, (3, 32, 32), 64, "SGD", 0.01),
     Workload("dense10k", "Dense 10,000-unit CIFAR net, batch 64, Adagrad", DENSE10K_LAYERS, (3, 32, 32), 64,
              "Adagrad", 0.01),
-    Workload("resnet20", "ResNet-20 (user-written block) 3x32x32, batch 128, SGD momentum 0.9", RESNET20_LAYERS,
+    Workload("resnet20", "ResNet-20 (the zoo's) 3x32x32, batch 128, SGD momentum 0.9", ZOO_RESNET20,
              (3, 32, 32), 128, "SGD", 0.1, momentum=0.9),
+    Workload("resnet20-block", "ResNet-20 (user-written block) 3x32x32, batch 128, SGD momentum 0.9",
+             RESNET20_LAYERS, (3, 32, 32), 128, "SGD", 0.1, momentum=0.9),
 )}
 
 # Time to accuracy: the CNN3-512-0.1 architecture on all of Fashion-MNIST, Adam with the learning
@@ -140,6 +148,9 @@ def build_model(nn, layers):
     """``nn.Sequential`` of ``layers`` from ``nn`` (the module ``scratchnet.nn`` or ``torch.nn``)."""
     from residual import basic_block
 
+    if len(layers) == 1 and layers[0][0] == "Zoo":
+        return zoo_model(nn, *layers[0][1:])
+
     def build(name, *args):
         positional, keyword = split_args(args)
         if name == "BasicBlock":
@@ -147,6 +158,19 @@ def build_model(nn, layers):
         return getattr(nn, name)(*positional, **keyword)
 
     return nn.Sequential(*(build(*layer) for layer in layers))
+
+
+def zoo_model(nn, name: str, in_channels: int):
+    """Zoo model ``name`` from ``nn``: scratchnet's zoo, or for ``torch.nn`` its hand-written PyTorch twin
+    with the same state_dict keys (tests/torch_resnets.py, which the zoo's tests check against)."""
+    if nn.__name__.startswith("torch"):
+        sys.path.insert(0, str(REPO / "tests"))
+        from torch_resnets import TORCH_MODELS
+
+        return TORCH_MODELS[name](in_channels)
+    from scratchnet import zoo
+
+    return zoo.build(name, (in_channels, 32, 32))[1]
 
 
 def conv_gemm(shape: tuple, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0) -> tuple[int, tuple]:
@@ -162,6 +186,8 @@ def forward_gemm_flops(layers, input_shape) -> int:
 
     A Linear(in, out) is one (1×in)·(in×out) GEMM; a Conv2d is ``conv_gemm``'s GEMM.
     """
+    if len(layers) == 1 and layers[0][0] == "Zoo":
+        layers = ZOO_GEMM_LAYERS[layers[0][1]]
     shape, flops = tuple(input_shape), 0
     for name, *args in layers:
         positional, keyword = split_args(args)
@@ -177,7 +203,8 @@ def forward_gemm_flops(layers, input_shape) -> int:
             cin, cout, stride = positional
             first, mid = conv_gemm(shape, cin, cout, 3, stride, 1)
             second, out = conv_gemm(mid, cout, cout, 3, 1, 1)
-            flops += first + second + (conv_gemm(shape, cin, cout, 1, stride)[0] if stride != 1 or cin != cout else 0)
+            projection = (stride != 1 or cin != cout) and keyword.get("shortcut") != "pad"
+            flops += first + second + (conv_gemm(shape, cin, cout, 1, stride)[0] if projection else 0)
             shape = out
         elif name in ("MaxPool2d", "AvgPool2d"):
             shape = (shape[0], shape[1] // positional[0], shape[2] // positional[0])

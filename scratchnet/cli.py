@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import re
 import sys
 
 from . import __version__
 from .commands.usage import UsageError
 from .suggest import close_names, did_you_mean
-from .terminal import paint
+from .terminal import paint, silence_stdout
 from .train.flags import FLAG_SYNONYMS
 from .train.runfiles import DiskFullError
 
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         # The reader went away (`| head`): stop writing, and keep Python from complaining at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        silence_stdout()
         return 0
 
 

@@ -27,6 +27,26 @@ def colour_enabled(stream: TextIO) -> bool:
     return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 
 
+def say(message: str) -> None:
+    """Print ``message`` as a line on stdout, at once. If stdout's reader has gone (EPIPE, e.g.
+    ``scratchnet train ... | head -2``), the rest of stdout goes to os.devnull and the work goes
+    on: closing a pager must never stop a training run or lose its files."""
+    try:
+        print(message, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout's file descriptor at os.devnull: later writes (and what is still buffered) vanish
+    instead of raising BrokenPipeError again, and Python does not complain at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def paint(text: str, style: str, stream: TextIO | None = None) -> str:
     """``text`` in ``style`` (a key of STYLES) when ``stream`` (default stdout) shows colour."""
     if not colour_enabled(stream if stream is not None else sys.stdout):

@@ -72,6 +72,21 @@ def test_the_user_written_residual_block_matches_pytorch(stride, widen):
         np.testing.assert_allclose(p.grad, grads[name].numpy(), rtol=1e-9, atol=1e-10, err_msg=name)
 
 
+def test_the_zoo_resnet20_starts_from_the_same_weights_in_both_frameworks(tmp_path):
+    import torch
+
+    resnet = workloads.WORKLOADS["resnet20"]
+    # The zoo's shortcuts pad with zeros: the user-written block's two 1x1 projections are not counted.
+    projections = 2 * (16 * 16 * 16 * 32 + 8 * 8 * 32 * 64)
+    block = workloads.WORKLOADS["resnet20-block"]
+    assert workloads.forward_gemm_flops(resnet.layers, resnet.input_shape) == \
+        workloads.forward_gemm_flops(block.layers, block.input_shape) - projections
+    ours = runners.RUNNERS["scratchnet"](resnet, tmp_path / "weights.npz", 1)
+    theirs = runners.RUNNERS["torch"](resnet, tmp_path / "weights.npz", 1)  # raises if the state_dicts differ
+    x = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
+    np.testing.assert_allclose(ours.predict(x), theirs.predict(torch.from_numpy(x)), rtol=1e-4, atol=1e-4)
+
+
 def test_workload_survives_json():
     for workload in workloads.WORKLOADS.values():
         assert workloads.Workload.from_json(json.loads(json.dumps(workload.to_json()))) == workload

@@ -107,3 +107,18 @@ def test_an_unknown_flag_of_a_command_shows_that_commands_usage(capsys):
     assert err.startswith("usage: scratchnet train ") and "[--lr LR]" in err
     assert err.splitlines()[-1] == ("scratchnet train: error: unrecognized arguments: --learning-rate 0.1; "
                                     "--learning-rate: did you mean --lr?")
+
+
+def test_closing_the_reader_of_stdout_does_not_stop_training(tmp_path):
+    """`scratchnet train ... | head -2`: once the reader is gone, the run still ends with every file."""
+    root, run = dataset_dir("mnist-10k"), tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "scratchnet", "train", "--dataset", "mnist-10k", "--root", str(root),
+                                "--model", "mlp2-8-8", "--epochs", "2", "--train-subset", "300", "--test-subset", "50",
+                                "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = [process.stdout.readline() for _ in range(2)]
+    process.stdout.close()  # the reader goes away, as `head -2` does after its second line
+    _, errors = process.communicate(timeout=300)
+    assert all(lines) and process.returncode == 0, errors
+    assert "BrokenPipe" not in errors and "Traceback" not in errors
+    for name in ("config.json", "checkpoint.npz", "model.npz", "metrics.json", "report.html"):
+        assert (run / name).is_file(), name

@@ -35,6 +35,14 @@ def test_datasets_with_root_flags_the_mnist_subset(capsys):
     assert "10,000" in mnist_row and "[MNIST 10k subset" in mnist_row
 
 
+def test_datasets_labels_the_cifar_dev_copy_as_its_readme_requires(capsys):
+    assert cli.main(["datasets", "--root", str(dataset_dir("cifar-10"))]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cifar-10 "))
+    if row.split()[1] == "50,000":
+        pytest.skip("the CIFAR-10 copy here is complete, not the 40,000-image development copy")
+    assert "[CIFAR-10 dev copy (test carved from the training set)" in row and "subset" not in row
+
+
 def test_download_of_an_unknown_dataset_is_a_usage_error(capsys):
     assert cli.main(["datasets", "download", "imagenet"]) == 2
     assert "known datasets: mnist, mnist-10k, fashion-mnist, kmnist, cifar-10" in capsys.readouterr().err

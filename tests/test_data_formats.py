@@ -110,6 +110,21 @@ def test_cifar_binary_archive_is_read_in_place(tmp_path):
     assert cifar.record_counts(tmp_path / cifar.ARCHIVE) == (20, 4)
 
 
+def test_cifar_dev_copy_is_recognised_by_its_test_set_and_labelled_as_its_readme_requires():
+    ds = data.load("cifar-10", root=dataset_dir("cifar-10"), download=False, progress=False)
+    if len(ds.x_train) == 50_000:
+        pytest.skip("the CIFAR-10 copy here is complete, not the 40,000-image development copy")
+    assert ds.note.startswith("CIFAR-10 dev copy (test carved from the training set)")
+    assert "40,000 of the 50,000 training images" in ds.note and "subset" not in ds.note
+
+
+def test_another_partial_cifar_copy_keeps_a_generic_note_that_doubts_its_test_set(tmp_path):
+    write_cifar_archive(tmp_path / cifar.ARCHIVE)
+    ds = data.load("cifar-10", root=tmp_path, download=False, progress=False)
+    assert not cifar.is_dev_copy(ds.x_test, ds.y_test) and "dev copy" not in ds.note
+    assert "20 of the 50,000 training images" in ds.note and "the test set may not be CIFAR-10's official one" in ds.note
+
+
 def test_cifar_extracted_folder_is_accepted(tmp_path):
     batches = write_cifar_archive(tmp_path / cifar.ARCHIVE)
     with tarfile.open(tmp_path / cifar.ARCHIVE) as tar:

@@ -149,6 +149,22 @@ def test_report_shows_the_headline_numbers_and_the_setup(report):
         assert expected in text
 
 
+def test_setup_shows_every_training_feature_the_run_used():
+    from scratchnet.report.html import setup_section
+    config = {"optimizer": "sgd", "val_size": 0.1, "schedule": "cosine", "augment": "flip-crop", "ema_decay": 0.99,
+              "tta": True, "clip_grad_norm": 1.0, "weight_decay": 0.0005, "skip_decay_norm_bias": True,
+              "time_budget": 90.0, "recipe": "cifar-fast", "init_from": "runs/a/model.npz", "new_head": True}
+    setup = setup_section(config, {}, "arch").split("<h3>")[0]  # the Setup table, not the raw config
+    for expected in ("<dt>EMA of the weights</dt><dd>decay 0.99", "<dt>Test-time augmentation</dt>",
+                     "<dt>Gradient clipping</dt><dd>global L2 norm at most 1.0", "<dt>Weight decay</dt><dd>0.0005",
+                     "<dt>Decay groups</dt>", "<dt>Time budget</dt><dd>1 min 30 s", "<dt>Recipe</dt><dd>cifar-fast",
+                     "<dt>Initialised from</dt><dd>runs/a/model.npz", "<dt>New classifier head</dt>",
+                     "<dt>Augmentation</dt><dd>flip-crop"):
+        assert expected in setup, expected
+    plain = setup_section({"optimizer": "sgd", "val_size": 0.1, "ema_decay": None, "tta": False}, {}, "arch")
+    assert "EMA" not in plain and "Test-time" not in plain and "Decay groups" not in plain
+
+
 def test_report_per_class_table_has_the_values_of_metrics_json(report):
     page = PageParser()
     page.feed((report / "report.html").read_text(encoding="utf-8"))

@@ -116,7 +116,13 @@ def test_cifar_experiments_on_generated_binary_files_and_side_by_side(tmp_path, 
     text = run_experiment("cifar-lenet5", tmp_path / "runs" / "cifar-lenet5", quick=True, root=root, quiet=True)
     rows = {row["key"]: row for row in comparison(tmp_path / "runs" / "cifar-lenet5")["rows"]}
     assert rows["model_bytes"]["reported_text"] == "245 KB" and rows["model_bytes"]["measured"] > 0
-    assert "CIFAR-10 partial subset" in comparison(tmp_path / "runs" / "cifar-lenet5")["measured_on"]
+    measured_on = comparison(tmp_path / "runs" / "cifar-lenet5")["measured_on"]
+    assert "CIFAR-10 partial subset" in measured_on and "test set may not be CIFAR-10's official one" in measured_on
+    config = json.loads((tmp_path / "runs" / "cifar-lenet5" / "lenet5" / "config.json").read_text())
+    train_images = min(config["train_subset"], 650)
+    val_images = round(train_images * config["val_size"]) if isinstance(config["val_size"], float) else config["val_size"]
+    assert f"{train_images - val_images:,} / {val_images:,} train / validation split" in measured_on
+    assert "45,000" not in text and "10 % of the training images" not in text  # quick runs hold out 100 images
     side = tmp_path / "runs" / "cifar-lenet5" / "vs-cifar-dense10k"
     for name in ("error_curves.png", "confusion_dense10k.png", "confusion_lenet5.png", "comparison.txt"):
         assert (side / name).stat().st_size > 0, name
@@ -183,3 +189,15 @@ def test_conv1_reports_the_median_seed_and_lists_every_seed(quick_run, capsys):
     assert measured["mean_recall"] == pytest.approx(np.mean(measured["recall"]))
     assert any(note.startswith(f"measured: seed {median}, the median of seeds 0, 1") for note in record["notes"])
     assert any(note.startswith("per seed:") for note in record["notes"])
+
+
+def test_data_description_gives_the_split_the_run_used_not_a_fixed_one(tmp_path):
+    from scratchnet.experiments.context import FinishedRun, data_description
+
+    note = "CIFAR-10 dev copy (test carved from the training set): 40,000 of the 50,000 training images"
+    run = FinishedRun(tmp_path, {"dataset": "cifar-10", "dataset_note": note, "train_images": 36_000,
+                                 "val_images": 4_000}, [])
+    text = data_description(run, quick=False)
+    assert text.startswith(note) and "36,000 / 4,000 train / validation split" in text
+    for experiment_id in ("cifar-dense10k", "cifar-lenet5"):
+        assert not any("45,000" in choice or "50,000" in choice for choice in EXPERIMENTS[experiment_id].choices)

@@ -108,6 +108,11 @@ def test_unknown_paths_get_404(server, method, path):
     assert status == 404 and "error" in json.loads(answer)
 
 
+def test_get_predict_gets_405_naming_post(server):
+    status, headers, answer = request(server, "GET", "/predict")
+    assert status == 405 and headers["Allow"] == "POST" and "POST" in json.loads(answer)["error"]
+
+
 def test_server_keeps_answering_after_errors(server):
     request(server, "POST", "/predict", b"junk", {"Content-Type": "image/png"})
     status, _, body = request(server, "POST", "/predict", digit_png(), {"Content-Type": "image/png"})

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..data import DATASETS, locate, registry
-from ..data.dataset import local_sizes, read_arrays, subset_note
+from ..data.dataset import local_note, local_sizes, read_arrays
 from ..data.download import download
 from ..data.errors import DatasetFileError, DownloadError
 from .usage import UsageError
@@ -42,7 +42,7 @@ def list_datasets(args) -> int:
             continue
         try:
             n_train, n_test = local_sizes(info, location.files)
-            note = subset_note(info, n_train, n_test)
+            note = local_note(info, location.files, n_train, n_test)
             where = location.describe() + (f" [{note}]" if note else "")
         except DatasetFileError as err:
             n_train = n_test = 0

@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..data import DatasetNotFoundError
 from ..data.handwriting import open_image
 from ..data.idx import read_idx
 from ..data.pictures import prepare_image
 from ..terminal import batches
-from ..train.modelfile import load_model
+from ..train.config import NORMALIZATIONS
+from ..train.modelfile import FOREIGN_DEFAULT_NORMALIZE, load_model
 from .usage import UsageError
 
 _GZIP_MAGIC, _IDX_UINT8_MAGIC = b"\x1f\x8b", b"\x00\x00\x08"  # IDX: two zero bytes, then type 0x08 (uint8)
@@ -47,7 +49,20 @@ def register(subparsers) -> None:
     parser.add_argument("--explain", type=Path, metavar="PNG",
                         help=f"also write a PNG showing each image next to what the network saw (e.g. the "
                         f"28x28 digit cut from a photo) and its top K probabilities; the first {MAX_EXPLAINED} images")
+    foreign = parser.add_argument_group("ONNX files without scratchnet metadata (e.g. from torch.onnx.export)")
+    foreign.add_argument("--dataset", help="the dataset whose classes the model's outputs are (required for such "
+                         "a file); its images give the input shape where the file does not fix it")
+    add_normalize_argument(foreign)
+    foreign.add_argument("--root", metavar="DIR", help="a folder holding the dataset's files (for --normalize zscore)")
     parser.set_defaults(func=run)
+
+
+def add_normalize_argument(parser) -> None:
+    """``--normalize``: the preprocessing of an ONNX file without scratchnet metadata (evaluate and predict)."""
+    parser.add_argument("--normalize", choices=NORMALIZATIONS,
+                        help="for an ONNX file without scratchnet metadata (e.g. from torch.onnx.export): how its "
+                        f"inputs were scaled (default {FOREIGN_DEFAULT_NORMALIZE}: pixels / 255, as torchvision's "
+                        "ToTensor(); zscore: minus the dataset's training-set mean, over its std; none: 0..255)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,9 +71,16 @@ def run(args: argparse.Namespace) -> int:
     if args.explain and (args.explain.suffix.lower() != ".png" or not args.explain.parent.is_dir()):
         raise UsageError(f"--explain {args.explain}: give a .png file in an existing folder")
     try:
-        model = load_model(args.run)
-    except ValueError as err:
+        model = load_model(args.run, dataset=args.dataset, normalize=args.normalize, root=args.root)
+    except (ValueError, DatasetNotFoundError) as err:
         raise UsageError(str(err)) from None
+    assumed = model.extra.get("preprocessing_assumed")
+    if args.dataset and not assumed:
+        raise UsageError(f"{args.run} is a scratchnet model, which names its own classes; --dataset is for ONNX files "
+                         "without scratchnet metadata (e.g. from torch.onnx.export)")
+    if assumed:
+        print(f"scratchnet predict: {args.run} has no scratchnet metadata: classes of {model.dataset}, inputs "
+              f"{model.input_shape}, preprocessing assumed {assumed}", file=sys.stderr, flush=True)
     failures = 0
     explained = []
     for path in args.images:

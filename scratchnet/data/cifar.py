@@ -8,6 +8,7 @@ version of CIFAR-10 is a pickle and is not supported on purpose.
 """
 from __future__ import annotations
 
+import hashlib
 import tarfile
 import zlib
 from pathlib import Path
@@ -23,13 +24,16 @@ TEST_FILE = "test_batch.bin"
 IMAGE_SHAPE = (3, 32, 32)
 RECORD_BYTES = 1 + 3 * 32 * 32
 NUM_CLASSES = 10
+# The development copy (README of /work/shared/datasets/cifar-10): 40,000 training images and a test set
+# carved from CIFAR-10's training set, recognised by the sha256 of its test_batch.bin.
+DEV_COPY_TEST_SHA256 = "c62ece3610673cc4b4cb6932af0cb172839e67f9598038c2822914597794d872"
+DEV_COPY_LABEL = "CIFAR-10 dev copy (test carved from the training set)"
 MAX_BATCH_BYTES = 10_000 * RECORD_BYTES  # the published batch files' size; larger ones are refused unread
 
 
-def _member_bytes(path: Path) -> dict[str, bytes]:
-    """The bytes of each batch file, by base name, from the archive or the extracted folder;
+def _member_bytes(path: Path, wanted: frozenset[str] = frozenset((*TRAIN_FILES, TEST_FILE))) -> dict[str, bytes]:
+    """The bytes of each ``wanted`` batch file, by base name, from the archive or the extracted folder;
     each checked to be a regular file of at most MAX_BATCH_BYTES before it is read."""
-    wanted = set(TRAIN_FILES) | {TEST_FILE}
     if path.is_dir():
         files = {name: path / name for name in wanted if (path / name).is_file()}
         for name, file in files.items():
@@ -88,6 +92,22 @@ def read_cifar10(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     except MemoryError:
         raise DatasetFileError(f"{path}: too large for the memory free on this computer") from None
     return x_train, y_train, x_test.copy(), y_test
+
+
+def read_cifar10_test(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(x_test, y_test) alone from the binary archive or its extracted folder."""
+    path = Path(path)
+    x_test, y_test = _records(_member_bytes(path, frozenset({TEST_FILE}))[TEST_FILE], f"{path}:{TEST_FILE}")
+    return x_test.copy(), y_test
+
+
+def is_dev_copy(x_test: np.ndarray, y_test: np.ndarray) -> bool:
+    """Whether test images (N, 3, 32, 32) uint8 and labels (N,) are the development copy's test set:
+    the sha256 of the records they make (label byte, then the pixels) is that of its test_batch.bin."""
+    if x_test.shape[1:] != IMAGE_SHAPE or len(x_test) != len(y_test):
+        return False
+    records = np.concatenate([y_test.astype(np.uint8)[:, None], x_test.reshape(len(x_test), -1)], axis=1)
+    return hashlib.sha256(np.ascontiguousarray(records).tobytes()).hexdigest() == DEV_COPY_TEST_SHA256
 
 
 def record_counts(path: str | Path) -> tuple[int, int]:

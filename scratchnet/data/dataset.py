@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import locate, registry
-from .cifar import read_cifar10, record_counts
+from .cifar import DEV_COPY_LABEL, is_dev_copy, read_cifar10, read_cifar10_test, record_counts
 from .download import download as download_files
 from .errors import DatasetFileError, DatasetNotFoundError, DownloadError
 from .idx import read_idx_count, read_images_and_labels
@@ -54,15 +54,35 @@ class Dataset:
                 f"image={shape}, source={self.source!r}{note})")
 
 
-def subset_note(info: registry.DatasetInfo, n_train: int, n_test: int) -> str:
-    """Empty for the official sizes, else a human note such as "MNIST 10k subset (…)"."""
+def subset_note(info: registry.DatasetInfo, n_train: int, n_test: int, test_unchecked: bool = False) -> str:
+    """Empty for the official sizes, else a human note such as "MNIST 10k subset (…)";
+    ``test_unchecked``: say the test set may not be the official one (nothing could check it)."""
     parts = [f"{n:,} of the {full:,} {split} images"
              for n, full, split in ((n_train, info.train_size, "training"), (n_test, info.test_size, "test"))
              if n != full]
+    if parts and test_unchecked:
+        parts.append(f"the test set may not be {info.title}'s official one")
     if not parts:
         return ""
     size = f"{n_train // 1000}k" if n_train != info.train_size and n_train % 1000 == 0 else "partial"
     return f"{info.title} {size} subset ({'; '.join(parts)})"
+
+
+def copy_note(info: registry.DatasetInfo, n_train: int, x_test: np.ndarray, y_test: np.ndarray) -> str:
+    """The note for a local copy with ``n_train`` training images and this test set: CIFAR-10's
+    development copy (recognised by its test set's checksum) gets its required label; other copies
+    get ``subset_note``."""
+    if info.format == "cifar-binary" and is_dev_copy(x_test, y_test):
+        return (f"{DEV_COPY_LABEL}: {n_train:,} of the {info.train_size:,} training images, and "
+                f"{len(x_test):,} other training images as the test set, not the official test set")
+    return subset_note(info, n_train, len(x_test), test_unchecked=info.format == "cifar-binary")
+
+
+def local_note(info: registry.DatasetInfo, files: tuple[Path, ...], n_train: int, n_test: int) -> str:
+    """``copy_note`` for a local copy not yet loaded (for listings): only a subset's test set is read."""
+    if info.format != "cifar-binary" or (n_train, n_test) == (info.train_size, info.test_size):
+        return subset_note(info, n_train, n_test)
+    return copy_note(info, n_train, *read_cifar10_test(files[0]))
 
 
 def read_arrays(info: registry.DatasetInfo, files: tuple[Path, ...]):
@@ -131,7 +151,7 @@ def load(name: str, root: str | Path | None = None, download: bool = True, progr
             raise DatasetNotFoundError(not_found_message(info, looked, err)) from None
         location = locate.Location(dest, "downloaded", tuple(dest / remote.name for remote in info.files))
     x_train, y_train, x_test, y_test = read_arrays(info, location.files)
-    note = subset_note(info, len(x_train), len(x_test))
+    note = copy_note(info, len(x_train), x_test, y_test)
     if progress:
         print(f"scratchnet: {name} from {location.describe()}" + (f": {note}" if note else ""), file=sys.stderr)
     return Dataset(name, list(info.classes), x_train, y_train, x_test, y_test,

@@ -93,6 +93,9 @@ def data_description(run: FinishedRun, quick: bool) -> str:
     """What a run's numbers were measured on, e.g. "MNIST 10k subset (...)", plus the quick scale."""
     info = data.registry.info(run.metrics["dataset"])
     text = run.metrics.get("dataset_note") or f"{info.title} ({info.train_size:,} training / {info.test_size:,} test images)"
+    if "train_images" in run.metrics:  # the split the run used, as counted when it trained
+        text += (f"; {run.metrics['train_images']:,} / {run.metrics['val_images']:,} train / validation split "
+                 "of the training images used")
     if quick:
         config = read_json(run.run_dir / CONFIG)
         text += (f"; QUICK: {config['train_subset']:,} training images ({config['val_size']} held out for "

@@ -97,6 +97,21 @@ SETUP_FIELDS = [
     ("test_subset", "Test subset (images)"), ("seed", "Seed"),
 ]
 
+# Training features shown under "Setup" only when the run used them: (config key, label, how to show the value).
+FEATURE_FIELDS = [
+    ("recipe", "Recipe", str),
+    ("init_from", "Initialised from", str),
+    ("new_head", "New classifier head", lambda _: "yes (last layer trained from scratch)"),
+    ("label_smoothing", "Label smoothing", None),
+    ("momentum", "Momentum", None),
+    ("weight_decay", "Weight decay", None),
+    ("skip_decay_norm_bias", "Decay groups", lambda _: "no weight decay on biases and normalisation layers"),
+    ("clip_grad_norm", "Gradient clipping", lambda v: f"global L2 norm at most {v!r}"),
+    ("ema_decay", "EMA of the weights", lambda v: f"decay {v!r} per step (validated, tested and saved)"),
+    ("tta", "Test-time augmentation", lambda _: "each test image and its mirror image"),
+    ("time_budget", "Time budget", lambda v: format_duration(v)),
+]
+
 
 
 def render_report(run: RunFiles, architecture: str, figures: dict[str, Path], version: str) -> str:
@@ -186,6 +201,8 @@ def setup_section(config: dict, metrics: dict, architecture: str) -> str:
                 "schedule": schedule_label(config.get("schedule"))}
     rows += [(label, escape(format_value(settings[key]))) for key, label in SETUP_FIELDS
              if settings.get(key) not in (None, {})]
+    rows += [(label, escape((show or format_value)(config[key]))) for key, label, show in FEATURE_FIELDS
+             if config.get(key)]
     rows.append(("Validation split", escape(split_description(config))))
     listing = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     all_settings = escape(json.dumps(config, indent=2, sort_keys=True))

@@ -83,9 +83,10 @@ class Classifier(Protocol):
 class RequestError(Exception):
     """A request the server answers with ``status`` and a JSON error message."""
 
-    def __init__(self, status: HTTPStatus, message: str):
+    def __init__(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
+        self.headers = dict(headers or {})  # e.g. Allow on a 405
 
 
 class DigitServer(ThreadingHTTPServer):
@@ -299,7 +300,7 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             raise
         except RequestError as err:
-            self._send_json({"error": without_reprs(str(err))}, err.status)
+            self._send_json({"error": without_reprs(str(err))}, err.status, err.headers)
         except Exception as err:  # noqa: BLE001 -- one bad request must not take the page down
             self.log_error("internal error on %s: %r", self.path, err)
             self._send_json({"error": without_reprs(f"internal error: {type(err).__name__}: {err}")},
@@ -322,6 +323,9 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
             self._send_json(self.server.info())
         elif path == "/structure":
             self._send_json(self.server.structure())
+        elif path == "/predict":
+            raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, "/predict takes a POST with an image; GET is not allowed",
+                               {"Allow": "POST"})
         elif path in STATIC_FILES:
             name, content_type = STATIC_FILES[path]
             self._send(resources.files(__package__).joinpath("static", name).read_bytes(), content_type)
@@ -382,11 +386,15 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
             missing -= len(chunk)
         return b"".join(chunks)
 
-    def _send_json(self, payload: dict, status: HTTPStatus = HTTPStatus.OK) -> None:
-        self._send(json.dumps(payload, allow_nan=False).encode("utf-8"), "application/json", status)
+    def _send_json(self, payload: dict, status: HTTPStatus = HTTPStatus.OK,
+                   headers: dict[str, str] | None = None) -> None:
+        self._send(json.dumps(payload, allow_nan=False).encode("utf-8"), "application/json", status, headers)
 
-    def _send(self, body: bytes, content_type: str, status: HTTPStatus = HTTPStatus.OK) -> None:
+    def _send(self, body: bytes, content_type: str, status: HTTPStatus = HTTPStatus.OK,
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")

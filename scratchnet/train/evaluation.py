@@ -91,8 +91,12 @@ class Evaluation:
 
 
 def evaluate(run: str | Path, dataset: str | None = None, root: str | None = None,
-             test_subset: int | None = None, progress: bool = True, tta: bool | None = None) -> Evaluation:
+             test_subset: int | None = None, progress: bool = True, tta: bool | None = None,
+             normalize: str | None = None) -> Evaluation:
     """Score a run's model (``run`` is a run directory or a model file) on a test set.
+
+    An ONNX file without scratchnet metadata (e.g. from ``torch.onnx.export``) needs ``dataset``
+    for its classes; ``normalize`` is its preprocessing (see ``modelfile.load_foreign_onnx``).
 
     Defaults come from the run's config.json when there is one: the dataset, its root, the
     test subset, the loss (with its class weights) and ``tta`` (mirror-image test-time
@@ -102,11 +106,12 @@ def evaluate(run: str | Path, dataset: str | None = None, root: str | None = Non
     run = Path(run)
     run_dir = run if run.is_dir() else None
     config = _run_config(run_dir)
-    model = load_model(run)
+    config_root = root if root is not None else config.get("root")
+    model = load_model(run, dataset=dataset, normalize=normalize, root=config_root)
     dataset = dataset or model.dataset
     own_test_set = run_dir is not None and dataset == model.dataset and test_subset in (None, config.get("test_subset"))
     test_subset = test_subset or (config.get("test_subset") if own_test_set else None)
-    ds = data.load(dataset, root=root if root is not None else config.get("root"), progress=progress)
+    ds = data.load(dataset, root=config_root, progress=progress)
     if list(ds.classes) != list(model.classes) or ds.image_shape != model.input_shape:
         raise ConfigError(f"the model was trained on {model.dataset} ({len(model.classes)} classes, images "
                           f"{model.input_shape}); {dataset} has {len(ds.classes)} classes and images {ds.image_shape}")

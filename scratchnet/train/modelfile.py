@@ -21,10 +21,10 @@ from typing import Iterable
 
 import numpy as np
 
-from .. import nn
+from .. import data, nn
 from ..version import __version__
-from ..data import Preprocess
-from ..spec import build_model, is_flat, output_layer_type, spec_of, validate_spec
+from ..data import Preprocess, registry
+from ..spec import build_model, check_fits, is_flat, output_layer_type, spec_of, validate_spec
 from .npzio import array_to_json, json_to_array, load_npz, npz_names, save_npz
 from .runfiles import MODEL
 
@@ -101,16 +101,28 @@ def outputs_to_probabilities(spec: dict, outputs: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
+def load_model(path: str | Path, classes: Iterable[type] = (), dataset: str | None = None,
+               normalize: str | None = None, root: str | None = None) -> LoadedModel:
     """Read a model file written by ``save_model``, a run directory's ``model.npz``, or an ``.onnx``
-    file written by ``scratchnet export``; anything else raises a ValueError saying what it is.
-    ``classes``: the user-written Module classes the model contains (the file names them, and
-    says so when one is missing)."""
+    file; anything else raises a ValueError saying what it is. ``classes``: the user-written Module
+    classes the model contains (the file names them, and says so when one is missing).
+
+    An ``.onnx`` file written by ``scratchnet export`` says its classes and preprocessing in its
+    metadata; one from another exporter (``torch.onnx.export``) has none, and is read by
+    ``load_foreign_onnx`` with ``dataset`` (required), ``normalize`` and ``root``. Those three are
+    refused for a file that has its own metadata, which they would contradict.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / MODEL
+    if path.suffix == ".onnx":
+        from ..interop.onnx_import import load_with_metadata, read_model
+        if not has_scratchnet_metadata(read_model(path)):
+            return load_foreign_onnx(path, dataset, normalize, root)
+    if normalize is not None:
+        raise ValueError(f"{path} is a scratchnet model, which says its own preprocessing; --normalize is for ONNX "
+                         "files without scratchnet metadata (e.g. from torch.onnx.export)")
     if path.suffix == ".onnx":  # exported by `scratchnet export`: the graph runs, the metadata says the rest
-        from ..interop.onnx_import import load_with_metadata
         graph, meta = load_with_metadata(path)
         return _loaded(graph, _read_meta(path, json_to_array(meta)))
     arrays = load_npz(path, _EXPECTED, names={META_KEY})
@@ -135,6 +147,73 @@ def load_model(path: str | Path, classes: Iterable[type] = ()) -> LoadedModel:
     except MemoryError:
         raise ValueError(f"{path}: its model is larger than the memory free on this computer") from None
     return _loaded(model, meta)
+
+
+def has_scratchnet_metadata(proto) -> bool:
+    """Whether an ``onnx.ModelProto`` holds the metadata ``scratchnet export`` writes."""
+    return any(p.key == META_KEY for p in proto.metadata_props)
+
+
+FOREIGN_DEFAULT_NORMALIZE = "scale"  # torchvision's ToTensor(): pixels / 255
+
+
+def load_foreign_onnx(path: str | Path, dataset: str | None, normalize: str | None = None,
+                      root: str | None = None) -> LoadedModel:
+    """An ONNX model without scratchnet metadata (e.g. from ``torch.onnx.export``) as a LoadedModel.
+
+    The classes are those of ``dataset`` (required: the file does not name them), the input
+    shape is the graph's input (C, H, W) where the file fixes it, else the dataset's images,
+    and the preprocessing is ``normalize``: ``"scale"`` (the default, x/255 as torchvision's
+    ``ToTensor()``), ``"zscore"`` ((x/255 - mean_c)/std_c with the statistics of the dataset's
+    training split, as ``Normalize(mean, std)`` with those statistics) or ``"none"`` (0..255).
+    ``extra["preprocessing_assumed"]`` says which was used, for the commands to print.
+    """
+    from ..interop.onnx_import import from_proto, read_model
+    path = Path(path)
+    if dataset is None:
+        raise ValueError(f"{path} has no scratchnet metadata (an ONNX file from another exporter, e.g. "
+                         "torch.onnx.export), so it does not say its classes: give --dataset NAME, the dataset whose "
+                         "classes its outputs are, and --normalize scale|zscore|none, how its pixels were scaled "
+                         f"(default {FOREIGN_DEFAULT_NORMALIZE}: pixels / 255)")
+    kind = normalize or FOREIGN_DEFAULT_NORMALIZE
+    info = registry.info(dataset)
+    proto = read_model(path)
+    input_shape = _graph_input_shape(proto) or info.image_shape
+    if input_shape != info.image_shape:
+        raise ValueError(f"{path} takes inputs of shape {input_shape}, but {info.name}'s images are "
+                         f"{info.image_shape}; give the --dataset it was trained on")
+    graph = from_proto(proto, str(path))
+    try:
+        check_fits(graph, input_shape, len(info.classes))
+    except ValueError as err:
+        raise ValueError(f"{path} does not fit {info.name} ({len(info.classes)} classes): {err}") from None
+    x_train = data.load(info.name, root=root, progress=False).x_train if kind == "zscore" else None
+    preprocess = Preprocess.fit(x_train, kind=kind)
+    assumed = {"scale": "pixels / 255 (as torchvision's ToTensor())",
+               "zscore": f"(pixels / 255 - mean) / std with {info.name}'s training-set mean "
+                         f"{_rounded(preprocess.mean)} and std {_rounded(preprocess.std)}",
+               "none": "raw pixels 0..255"}[kind]
+    last = type(graph.steps[-1].module).__name__
+    return LoadedModel(model=graph.eval(), spec={"layers": [{"type": last}]}, preprocess=preprocess,
+                       classes=list(info.classes), input_shape=input_shape, dataset=info.name,
+                       extra={"preprocessing_assumed": f"--normalize {kind}: {assumed}"
+                                                       + (" (the default)" if normalize is None else "")},
+                       scratchnet_version=__version__)
+
+
+def _graph_input_shape(proto) -> tuple[int, int, int] | None:
+    """The (C, H, W) of the graph's image input where the file fixes all three, else None."""
+    weights = {t.name for t in proto.graph.initializer}
+    inputs = [v for v in proto.graph.input if v.name not in weights]
+    if len(inputs) != 1:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim
+    shape = tuple(d.dim_value for d in dims[1:])
+    return shape if len(dims) == 4 and all(d > 0 for d in shape) else None
+
+
+def _rounded(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.4f}" for v in values) + ")"
 
 
 def _loaded(model: nn.Module, meta: dict) -> LoadedModel:

@@ -2,8 +2,10 @@
 
 The weights come from a ``.safetensors`` file (e.g. saved from PyTorch with
 ``safetensors.torch.save_file(model.state_dict(), path)``), an ``.onnx`` file (its
-initializers, named by the exporter: ``scratchnet export`` and ``torch.onnx.export`` both use
-the state_dict keys), or a scratchnet ``.npz`` model file, run directory or ``numpy.savez`` of
+initializers, named by the exporter: ``scratchnet export`` uses the state_dict keys, and so does
+``torch.onnx.export`` unless it folds constants, its default in eval mode, which merges each
+BatchNorm into the convolution before it under names like ``onnx::Conv_36``: such a file is
+refused with the export call that keeps the layers), or a scratchnet ``.npz`` model file, run directory or ``numpy.savez`` of
 a state_dict (read with ``npzio``, the model file's checked reader). The formats' readers live
 in ``scratchnet.interop``.
 
@@ -16,6 +18,7 @@ absent from a file (ONNX has none); the model keeps its own.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +52,7 @@ class _Source:
             raise ValueError(f"weights file {path} does not exist")
         self.path = path
         if path.suffix == ".onnx":
-            self._onnx = initializers(read_model(path), str(path))  # each checked against the bytes it holds
+            self._onnx = onnx_weights(read_model(path), str(path))
             self.shapes = {key: value.shape for key, value in self._onnx.items()}
         elif path.suffix == ".safetensors":
             self.shapes = declared_shapes(path)
@@ -87,6 +90,10 @@ def init_from(model: nn.Module, path: str | Path, new_head: bool = False) -> str
     if new_head and any(key in source.shapes and source.shapes[key] != own[key] for key in head_keys(model)):
         skipped = head_keys(model)  # the bias follows the weight: a new head is a whole new layer
     problems = _mismatches(own, source.shapes, skipped)
+    folded = exporter_names(source.shapes, own) if source.path.suffix == ".onnx" else []
+    if problems and folded:
+        raise WeightsMismatchError(folded_message(source.path, folded, [key for key in own if key not in source.shapes
+                                                                   and key.rpartition(".")[2] not in OPTIONAL_KEYS]))
     if problems:
         hint = "" if new_head else (" If only the last layer differs (another number of classes), add --new-head to "
                                     "start it afresh.")
@@ -100,6 +107,42 @@ def init_from(model: nn.Module, path: str | Path, new_head: bool = False) -> str
     model.load_state_dict({**model.state_dict(), **loaded})
     summary = f"initialised {len(loaded)} of {len(own)} tensors from {source.path}"
     return summary + (f"; new head: {', '.join(skipped)} start afresh" if skipped else "")
+
+
+def onnx_weights(proto, where: str) -> dict[str, np.ndarray]:
+    """The initializers of an ONNX model by name (each checked against the bytes it holds), and the names
+    torch's exporter makes aliases of them with an Identity node: without constant folding it stores equal
+    tensors once, e.g. a fresh BatchNorm's ``running_var = Identity(weight)`` (both all ones)."""
+    weights = initializers(proto, where)
+    for node in proto.graph.node:
+        if node.op_type == "Identity" and node.input[0] in weights and node.output[0] not in weights:
+            weights[node.output[0]] = weights[node.input[0]]
+    return weights
+
+
+_EXPORTER_NAME = re.compile(r"::|^/")  # torch.onnx.export's own names: onnx::Conv_36, /0/Constant_output_0
+
+
+def exporter_names(declared: dict, own: dict) -> list[str]:
+    """The file's weight names that are an exporter's (not state_dict keys) where the model has no such key:
+    the mark of constant folding, e.g. BatchNorm folded into the convolution before it."""
+    return [key for key in declared if key not in own and _EXPORTER_NAME.search(key)]
+
+
+def folded_message(path: Path, folded: list[str], missing: list[str]) -> str:
+    """Why an ONNX file with folded weights cannot start the model, and how to export one that can."""
+    shown = ", ".join(folded[:4]) + (f" and {len(folded) - 4} more" if len(folded) > 4 else "")
+    lost = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    return (f"the weights in {path} were changed by the exporter, not saved: {len(folded)} of them have exporter-made "
+            f"names ({shown}) instead of state_dict keys, and the model's {lost} are not in the file. That is "
+            "torch.onnx.export's constant folding in eval mode, which merges each BatchNorm into the convolution "
+            "before it; those merged weights are not the layers' weights, so they cannot be copied layer by layer "
+            "(--new-head does not help). Export the torch model again keeping its layers and state_dict names:\n"
+            "  torch.onnx.export(model.eval(), x, path, dynamo=False, training=torch.onnx.TrainingMode.PRESERVE)\n"
+            "(or do_constant_folding=False, or save the weights with "
+            "safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')) and give that file to "
+            "--init-from. The folded file itself still evaluates and predicts: scratchnet evaluate/predict FILE "
+            "--dataset NAME")
 
 
 def _mismatches(own: dict, declared: dict, skipped: list[str]) -> list[str]:

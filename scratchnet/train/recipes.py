@@ -83,9 +83,9 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
     Recipe(
         "cifar-resnet9", "CIFAR-10",
         "ResNet-9 (DAWNBench layout, quarter width) on CIFAR-10 in 20 minutes: crop, flip and cutout, one-cycle "
-        "SGD, label smoothing, EMA, mirror TTA",
-        dict(dataset="cifar-10", model="resnet9-small", time_budget=1200.0, batch_size=256, optimizer="sgd", lr=0.1,
-             momentum=0.9, weight_decay=5e-4, skip_decay_norm_bias=True, schedule="onecycle", pct_start=0.25,
+        "AdamW, label smoothing, EMA, mirror TTA",
+        dict(dataset="cifar-10", model="resnet9-small", time_budget=1200.0, batch_size=256, optimizer="adamw", lr=3e-3,
+             weight_decay=0.05, skip_decay_norm_bias=True, schedule="onecycle", pct_start=0.25,
              augment="crop+flip+erase", crop_padding=4, erase_prob=0.5, label_smoothing=0.2, ema_decay=0.999,
              tta=True, clip_grad_norm=5.0, val_size=2000, seed=0),
     ),

@@ -18,6 +18,7 @@ from ..data.augment import CutMix, MixUp, build_augment
 from ..random import manual_seed
 from .pretrained import init_from
 from ..spec import build_model, load_spec
+from ..terminal import say
 from .config import TrainConfig
 from .ema import WeightAverage
 from .evaluation import model_outputs, pick_test_images
@@ -72,7 +73,7 @@ class Session:
 
     def say(self, message: str) -> None:
         if not self.quiet:
-            print(message, flush=True)
+            say(message)
 
     def scheduler_state(self) -> dict | None:
         return None if self.scheduler is None else self.scheduler.state_dict()
@@ -99,7 +100,7 @@ def prepare(config: TrainConfig, run_dir: Path, quiet: bool, spec: dict | None =
     if config.init_from and fresh:
         summary = init_from(model, config.init_from, new_head=config.new_head)
         if not quiet:
-            print(summary, flush=True)
+            say(summary)
     loss_name = resolve_loss(config.loss, spec)
 
     ds = data.load(config.dataset, root=config.root, progress=not quiet)

@@ -24,7 +24,7 @@ The run directory (the layout ``scratchnet.report`` reads):
 - ``model.npz``: the final model (best epoch's weights when ``restore_best``), see ``modelfile``;
 - ``metrics.json``: test_loss, test_accuracy, per_class, macro_avg, weighted_avg,
   confusion_matrix (rows = true class), best_epoch, epochs_run, stopped_early,
-  train_seconds, num_parameters, model_bytes, model, loss, dataset, dataset_note;
+  train_seconds, num_parameters, model_bytes, model, loss, dataset, dataset_note, train_images, val_images;
 - ``test_predictions.npz``: y_true, y_pred (int64), probabilities (float32, N×classes) and
   index, each prediction's position in the dataset's test set (a ``test_subset`` picks some).
 """
@@ -276,6 +276,7 @@ def _finish(session: Session, state: TrainingState, report: ReportWriter | None)
         "loss": session.loss_name,
         "dataset": ds.name,
         "dataset_note": ds.note,
+        "train_images": len(session.batches.x), "val_images": len(session.x_val),
         **_recipe_record(config, state, len(session.batches)),
     }
     write_predictions(run_dir, session.y_test, scores, session.test_index)
