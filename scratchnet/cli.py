@@ -21,21 +21,12 @@ from . import __version__
 from .commands.usage import UsageError
 from .suggest import close_names, did_you_mean
 from .terminal import paint, silence_stdout
+from .train.flags import FLAG_SYNONYMS
 from .train.runfiles import DiskFullError
 
 # Listed in the order ``scratchnet --help`` shows them.
 COMMANDS = ["train", "recipes", "evaluate", "predict", "export", "report", "models", "datasets", "explore",
             "reproduce", "search", "serve"]
-
-# Flags people bring from other tools, and the one scratchnet uses.
-FLAG_SYNONYMS = {
-    "--learning-rate": "--lr", "--learning_rate": "--lr", "--lr-rate": "--lr", "--optimiser": "--optimizer",
-    "--opt": "--optimizer", "--bs": "--batch-size", "--batch": "--batch-size", "--epoch": "--epochs",
-    "--n-epochs": "--epochs", "--num-epochs": "--epochs", "--max-epochs": "--epochs", "--arch": "--model",
-    "--data": "--dataset", "--data-dir": "--root", "--output": "--out", "--output-dir": "--out",
-    "--patience": "--early-stopping", "--wd": "--weight-decay", "--scheduler": "--schedule",
-    "--lr-schedule": "--schedule", "--normalise": "--normalize", "--workers": "--jobs", "--topk": "--top-k",
-}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -51,6 +42,10 @@ class ArgumentParser(argparse.ArgumentParser):
         choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if choice and "did you mean" not in message:
             message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        chosen = self._chosen()
+        if message.startswith("unrecognized arguments: ") and chosen is not None:
+            chosen.print_usage(sys.stderr)  # the subcommand's usage, not the top-level one
+            self.exit(2, f"{chosen.prog}: error: {message}\n")
         super().error(message)
 
     def _suggestions(self, words: list[str]) -> str:
@@ -66,13 +61,16 @@ class ArgumentParser(argparse.ArgumentParser):
     def _all_actions(self):
         """This parser's actions and those of the subcommand the user chose (argparse reports a
         subcommand's unknown flags from the top-level parser)."""
-        actions = list(self._actions)
+        chosen = self._chosen()
+        return list(self._actions) + (chosen._actions if chosen is not None else [])
+
+    def _chosen(self) -> argparse.ArgumentParser | None:
+        """The parser of the subcommand the user chose, if any."""
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 chosen = [parser for name, parser in action.choices.items() if name in getattr(self, "_words", [])]
-                for parser in chosen[:1]:
-                    actions += parser._actions
-        return actions
+                return chosen[0] if chosen else None
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:

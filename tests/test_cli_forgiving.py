@@ -99,6 +99,16 @@ def test_a_misspelt_recipe_gets_a_suggestion(capsys):
     assert f"did you mean {name!r}?" in capsys.readouterr().err
 
 
+def test_an_unknown_flag_of_a_command_shows_that_commands_usage(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--learning-rate", "0.1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: scratchnet train ") and "[--lr LR]" in err
+    assert err.splitlines()[-1] == ("scratchnet train: error: unrecognized arguments: --learning-rate 0.1; "
+                                    "--learning-rate: did you mean --lr?")
+
+
 def test_closing_the_reader_of_stdout_does_not_stop_training(tmp_path):
     """`scratchnet train ... | head -2`: once the reader is gone, the run still ends with every file."""
     root, run = dataset_dir("mnist-10k"), tmp_path / "run"

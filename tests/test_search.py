@@ -273,6 +273,21 @@ def test_an_unreachable_ray_address_is_named_within_seconds(tmp_path, capsys):
     assert "must be auto or HOST:PORT" in capsys.readouterr().err
 
 
+def test_an_address_where_something_else_listens_is_named_within_seconds(tmp_path, capsys):
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'scratchnet[ray]'); not installed here")
+    import socket
+
+    with socket.socket() as server:  # accepts connections (the kernel's backlog) but is no Ray head
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        start = time.time()
+        assert main(["search", "--grid", "lr=1e-3", "--backend", "ray", "--address", address,
+                     "--out", str(tmp_path)]) == 1
+    assert f"no Ray cluster answers at {address}, though something listens there" in capsys.readouterr().err
+    assert time.time() - start < 30  # ray.init alone retries for about half a minute, then waits on
+
+
 @pytest.mark.parametrize("entry, message", [
     ("lr=loguniform:1e-2", "does not parse; allowed: KEY=V1,V2"),
     ("lr=loguniform:1e-2:1e-4", "LOW < HIGH"),
@@ -294,3 +309,87 @@ def test_an_unwritable_out_is_refused_before_any_trial(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["search", "--grid", "lr=1e-3", "--out", str(tmp_path / "file")]) == 2
     assert f"--out {tmp_path / 'file'}: cannot write there" in capsys.readouterr().err
+
+
+def test_class_weights_read_as_train_reads_them_in_set_and_grid(tmp_path, capsys):
+    assert grid.setting_value("class_weights", "Sandal=2;Bag=3") == {"Sandal": 2.0, "Bag": 3.0}
+    assert grid.setting_value("lr", "Sandal=2") == "Sandal=2"
+    assert grid.trial_name({"class_weights": {"Sandal": 2.0, "Bag": 0.5}}) == "class_weights-Sandal=2+Bag=0.5"
+    # parsed into weights, they reach the config's own check (before: AttributeError on a str)
+    assert main(["search", "--set", "class-weight=Sandal=2", "--grid", "class-weight=Sandal=2,Bag=-1",
+                 "--out", str(tmp_path)]) == 2
+    assert "class weight of 'Bag' must be a number > 0" in capsys.readouterr().err
+    assert main(["search", "--set", "class-weight=Sandal", "--grid", "lr=1e-3", "--out", str(tmp_path)]) == 2
+    assert "class weight 'Sandal' must look like NAME=WEIGHT, several separated by ';'" in capsys.readouterr().err
+    assert not (tmp_path / "trials").exists()
+
+
+def test_a_config_rejects_class_weights_that_are_not_a_mapping():
+    from scratchnet.train import TrainConfig
+
+    with pytest.raises(ValueError, match="class_weights must map class names to weights"):
+        TrainConfig(class_weights="Sandal=2").validate()
+
+
+def test_an_unknown_metric_is_refused_before_any_trial_trains(tmp_path, capsys):
+    assert main(["search", "--grid", "lr=1e-3", "--metric", "val_acc", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--metric 'val_acc' is not a column of the results; did you mean 'val_accuracy'" in err
+    assert not (tmp_path / "trials").exists()
+    grid.check_metric("lr", ["lr"])  # a grid setting is a column too
+
+
+def test_a_setting_from_another_tool_gets_scratchnets_name_suggested(tmp_path, capsys):
+    assert main(["search", "--set", "learning-rate=0.1", "--grid", "epochs=1", "--out", str(tmp_path)]) == 2
+    assert "--set 'learning-rate' is not a training setting; did you mean lr?" in capsys.readouterr().err
+    assert main(["search", "--grid=--batch=32,64", "--out", str(tmp_path)]) == 2
+    assert "--grid '--batch' is not a training setting; did you mean batch_size?" in capsys.readouterr().err
+    assert main(["search", "--grid", "epoks=1", "--out", str(tmp_path)]) == 2
+    assert "did you mean epochs" in capsys.readouterr().err
+    assert not (tmp_path / "trials").exists()
+
+
+def test_search_help_wraps_its_description_and_keeps_the_examples_a_line_each(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    examples = lines.index("examples:")
+    assert max(len(line) for line in lines[:examples]) <= 80
+    assert "  scratchnet search --base runs/cnn3/config.json --grid lr=1e-3,3e-4 --out runs/lr" in lines[examples:]
+
+
+def interrupted_training(run_dir, settings, quiet):
+    print(f"\ninterrupted: continue it with: scratchnet train --resume {run_dir}", file=sys.stderr)
+    raise KeyboardInterrupt
+
+
+def failed_training(run_dir, settings, quiet):
+    print("a warning before the failure", file=sys.stderr)
+    raise ValueError("diverged")
+
+
+def test_an_interrupted_trial_leaves_the_resume_hint_to_the_search(tmp_path, capsys, monkeypatch):
+    import scratchnet.train
+
+    monkeypatch.setattr(scratchnet.train, "fit_or_resume", interrupted_training)
+    with pytest.raises(KeyboardInterrupt):
+        grid.train_trial({}, str(tmp_path))
+    assert capsys.readouterr().err == ""  # no per-trial `train --resume` beside the search's own hint
+    monkeypatch.setattr(scratchnet.train, "fit_or_resume", failed_training)
+    with pytest.raises(ValueError):
+        grid.train_trial({}, str(tmp_path))
+    assert capsys.readouterr().err == "a warning before the failure\n"  # anything else is passed on
+
+
+def test_an_interrupted_search_command_prints_no_bare_interrupted(tmp_path, capsys, monkeypatch):
+    from scratchnet.commands import search
+
+    def interrupted(args, base, grid_):
+        print("search interrupted: run the same command again to continue it")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search, "_search", interrupted)
+    assert main(["search", "--grid", "lr=1e-3", "--out", str(tmp_path)]) == 130
+    captured = capsys.readouterr()
+    assert "search interrupted" in captured.out and "interrupted" not in captured.err

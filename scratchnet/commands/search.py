@@ -19,6 +19,16 @@ from .usage import UsageError
 SHOWN = ("val_loss", "val_accuracy", "best_epoch", "test_loss", "test_accuracy", "train_seconds")
 
 
+class ExamplesFormatter(argparse.HelpFormatter):
+    """argparse's formatting (the description wrapped to the terminal), with the epilog's
+    examples kept one command a line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "search", help="grid search over training settings, trials in parallel",
@@ -30,7 +40,7 @@ def register(subparsers) -> None:
                     "(--search optuna); a failing trial there is reported in the table while the others go on. "
                     "Finished trials (their metrics.json exists) are skipped, so re-running a search resumes it. "
                     "Writes OUT/results.csv sorted by --metric.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesFormatter,
         epilog="examples:\n  scratchnet search --base runs/cnn3/config.json --grid lr=1e-3,3e-4 --out runs/lr\n"
                "  scratchnet search --set dataset=mnist --set epochs=3 --grid model=mlp2,mlp6 --jobs 2 --out runs/s\n"
                "  scratchnet search --set epochs=10 --grid lr=loguniform:1e-4:1e-2 --backend ray --search optuna "
@@ -39,10 +49,12 @@ def register(subparsers) -> None:
                         help="training settings to start from (e.g. a run's config.json); default: TrainConfig's")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a base setting, e.g. --set epochs=5 or --set train-subset=1000 (a training setting "
-                             "or its `scratchnet train` flag; repeatable; values parse as JSON, else text)")
+                             "or its `scratchnet train` flag; repeatable; values parse as JSON, else text; "
+                             "class weights as NAME=WEIGHT, several separated by ';': --set 'class-weight=Sandal=2;Bag=3')")
     parser.add_argument("--grid", action="append", default=[], required=True, metavar="KEY=V1,V2",
                         help="a setting and the values to try, e.g. --grid lr=1e-3,3e-4 (repeatable); with "
-                             "--search optuna also a range, e.g. --grid lr=loguniform:1e-4:1e-2 (or uniform, randint)")
+                             "--search optuna also a range, e.g. --grid lr=loguniform:1e-4:1e-2 (or uniform, randint); "
+                             "class weights: --grid 'class-weight=Sandal=2,Sandal=2;Bag=3' tries two weightings")
     parser.add_argument("--metric", default="val_loss",
                         help="column to sort by (default val_loss; accuracy-like metrics sort best-first descending)")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of cores)")
@@ -88,8 +100,24 @@ def base_settings(base: str | None, overrides: list[str]) -> dict:
         key, sep, value = entry.partition("=")
         if not sep or not key:
             raise UsageError(f"--set {entry!r} must look like KEY=VALUE, e.g. --set epochs=5")
-        settings[flags.field(key)] = grid_search.parse_value(value.strip())
+        name = setting_field(key, "--set")
+        try:
+            settings[name] = grid_search.setting_value(name, grid_search.parse_value(value.strip()))
+        except ValueError as err:
+            raise UsageError(f"--set {entry!r}: {err}") from None
     return settings
+
+
+def setting_field(key: str, option: str) -> str:
+    """The TrainConfig field a --set/--grid key names (as a field or its train flag); else a
+    UsageError with the likely one (``learning-rate``: did you mean lr?)."""
+    name = flags.field(key)
+    if name not in flags.FIELDS:
+        close = flags.meant(key)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise UsageError(f"{option} {key.strip()!r} is not a training setting{hint} (the settings are the fields "
+                         "of `scratchnet train`'s flags, e.g. lr or --lr; see scratchnet train --help)")
+    return name
 
 
 def check_trials(trials: list[grid_search.Trial]) -> None:
@@ -106,8 +134,15 @@ def check_trials(trials: list[grid_search.Trial]) -> None:
 def run(args) -> int:
     check_args(args)
     try:
-        grid = {flags.field(key): values
-                for key, values in grid_search.parse_grid(args.grid, ranges=args.search == "optuna").items()}
+        grid = {}
+        for key, values in grid_search.parse_grid(args.grid, ranges=args.search == "optuna").items():
+            name = setting_field(key, "--grid")
+            grid[name] = values if isinstance(values, grid_search.Range) else \
+                [grid_search.setting_value(name, value) for value in values]
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    try:
+        grid_search.check_metric(args.metric, grid)
     except ValueError as err:
         raise UsageError(str(err)) from None
     base = base_settings(args.base, args.overrides)
@@ -121,6 +156,8 @@ def run(args) -> int:
     except (grid_search.TrialFailed, RuntimeError) as err:
         print(f"scratchnet search: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130  # the search has said how to continue it
     columns = ["trial", *grid, *(c for c in (args.metric, *SHOWN) if c not in grid)]
     columns += ["status"] if args.backend == "ray" else []
     print(grid_search.format_table(rows, list(dict.fromkeys(columns))))

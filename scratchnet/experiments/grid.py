@@ -13,17 +13,24 @@ cluster (``ray_backend``).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import itertools
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from ..suggest import did_you_mean
 from ..train.runfiles import HISTORY, METRICS, atomic_file, is_finished, read_history, read_json
 from .pool import Job, TrialFailed, TrialFn, run_trials
 
 RESULTS = "results.csv"
+# The numeric columns a trained trial's row has (summarize: metrics.json plus the best epoch's validation).
+METRIC_COLUMNS = ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "best_epoch", "epochs_run", "train_seconds",
+           "num_parameters", "model_bytes", "steps_per_epoch")
 # Sorted descending (higher is better); every other metric is sorted ascending (losses, times).
 HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
 
@@ -42,6 +49,25 @@ def parse_value(text: str):
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def setting_value(field: str, value):
+    """A parsed command-line value as the TrainConfig field takes it: ``class_weights`` given as
+    ``Sandal=2`` or ``Sandal=2;Bag=3`` (as ``train --class-weight`` reads it) becomes
+    ``{"Sandal": 2.0, "Bag": 3.0}``; every other value comes back as it is."""
+    if field != "class_weights" or not isinstance(value, str):
+        return value
+    weights = {}
+    for part in value.split(";"):
+        name, sep, weight = part.strip().rpartition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise ValueError(f"class weight {part.strip()!r} must look like NAME=WEIGHT, several separated by ';' "
+                             "(e.g. --set 'class-weight=Sandal=2;Bag=3')") from None
+    return weights
 
 
 class Range(NamedTuple):
@@ -96,7 +122,14 @@ def parse_range(entry: str, text: str) -> Range:
 
 def trial_name(settings: dict) -> str:
     """A directory name for a trial's grid settings, e.g. ``model-cnn3-128-0.1_lr-0.001``."""
-    return "_".join(f"{key}-{value}" for key, value in settings.items()).replace("/", "-").replace(" ", "")
+    return "_".join(f"{key}-{_name_part(value)}" for key, value in settings.items()).replace("/", "-").replace(" ", "")
+
+
+def _name_part(value) -> str:
+    """A value as it reads in a trial's name: class weights ``{"Sandal": 2.0}`` as ``Sandal=2``."""
+    if isinstance(value, dict):
+        return "+".join(f"{key}={_cell(weight)}" for key, weight in value.items())
+    return str(value)
 
 
 def expand(base: dict, grid: dict[str, list]) -> list[Trial]:
@@ -110,10 +143,23 @@ def expand(base: dict, grid: dict[str, list]) -> list[Trial]:
 
 
 def train_trial(settings: dict, run_dir: str) -> None:
-    """Train one trial quietly, without a report, on one BLAS thread (or resume it, see ``fit_or_resume``)."""
+    """Train one trial quietly, without a report, on one BLAS thread (or resume it, see ``fit_or_resume``).
+
+    Interrupted (Ctrl-C), the trial says nothing: the trainer's own ``train --resume`` hint is
+    dropped, since the search prints one hint for all its trials. Otherwise what the trainer
+    wrote to stderr is passed on."""
     from ..train import fit_or_resume
 
-    fit_or_resume(run_dir, {**settings, "threads": 1}, quiet=True)
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            fit_or_resume(run_dir, {**settings, "threads": 1}, quiet=True)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        sys.stderr.write(stderr.getvalue())
+        raise
+    sys.stderr.write(stderr.getvalue())
 
 
 def summarize(run_dir: Path) -> dict:
@@ -185,6 +231,14 @@ def collect(trials: list[Trial], out: Path, metric: str) -> list[dict]:
     rows = sort_rows(rows, metric)
     write_csv(rows, out / RESULTS)
     return rows
+
+
+def check_metric(metric: str, grid_keys) -> None:
+    """ValueError, before any training, when ``metric`` is neither a trial's metric nor a grid setting."""
+    known = [*METRIC_COLUMNS, *grid_keys]
+    if metric not in known:
+        raise ValueError(f"--metric {metric!r} is not a column of the results{did_you_mean(metric, known)} "
+                         f"(choose from {', '.join(known)})")
 
 
 def sort_rows(rows: list[dict], metric: str) -> list[dict]:

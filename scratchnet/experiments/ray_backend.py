@@ -107,6 +107,8 @@ def connect(ray, address: str | None) -> bool:
         return False
     if address not in (None, "auto"):
         check_reachable(address)
+        if not address.startswith("ray://"):  # a Ray client server is no GCS
+            check_gcs(address)
     extra = {"include_dashboard": False} if address is None else {}
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, **extra)
@@ -129,6 +131,28 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     except OSError as err:
         raise RayError(f"cannot reach a Ray cluster at {address} ({err.strerror or err}): start it there with "
                        f"`ray start --head --port {port}`, or check the address and the firewall") from None
+
+
+def check_gcs(address: str, timeout: float = 5.0) -> None:
+    """RayError within ``timeout`` seconds when what answers at HOST:PORT is not a Ray cluster's
+    head (another server, or a network proxy that accepts every connection), instead of
+    ``ray.init``'s half a minute of retries. A request carrying a made-up cluster ID is refused
+    by a Ray head as a wrong cluster (AuthenticationError) and fails otherwise. Skipped where
+    this Ray lacks the (internal) client it uses: ``ray.init`` then says it, more slowly."""
+    try:
+        from ray._raylet import GcsClient
+        from ray.exceptions import AuthenticationError, RpcError
+    except ImportError:
+        return
+    try:
+        GcsClient(address=address, cluster_id="12" * 28).internal_kv_get(b"scratchnet", namespace=None,
+                                                                         timeout=timeout)
+    except AuthenticationError:
+        return  # a Ray head, which rightly does not know the made-up cluster
+    except RpcError as err:
+        raise RayError(f"no Ray cluster answers at {address}, though something listens there ({err}): check "
+                       "the address (the one `ray start --head` prints), or leave out --address to start Ray just "
+                       "for this search") from None
 
 
 # -- running ---------------------------------------------------------------------------------------------------------

@@ -196,6 +196,9 @@ class TrainConfig:
         for name in ("early_stopping_patience", "threads", "train_subset", "test_subset"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name), hint=" or None")
+        if not isinstance(self.class_weights, dict):
+            raise ValueError("class_weights must map class names to weights, e.g. {\"Sandal\": 2} (on the command "
+                             f"line Sandal=2); got {self.class_weights!r}")
         for name, weight in self.class_weights.items():
             _positive(f"class weight of {name!r}", weight)
         if self.new_head and not self.init_from:

@@ -10,11 +10,22 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from ..suggest import close_names
 from .config import TrainConfig
 
 # Fields whose flag is not simply the field's name with dashes.
 RENAMED = {"class_weights": "--class-weight", "early_stopping_patience": "--early-stopping"}
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+# Flags people bring from other tools, and the one scratchnet uses (the CLI's "did you mean", and
+# the settings of ``scratchnet search --set/--grid``).
+FLAG_SYNONYMS = {
+    "--learning-rate": "--lr", "--learning_rate": "--lr", "--lr-rate": "--lr", "--optimiser": "--optimizer",
+    "--opt": "--optimizer", "--bs": "--batch-size", "--batch": "--batch-size", "--epoch": "--epochs",
+    "--n-epochs": "--epochs", "--num-epochs": "--epochs", "--max-epochs": "--epochs", "--arch": "--model",
+    "--data": "--dataset", "--data-dir": "--root", "--output": "--out", "--output-dir": "--out",
+    "--patience": "--early-stopping", "--wd": "--weight-decay", "--scheduler": "--schedule",
+    "--lr-schedule": "--schedule", "--normalise": "--normalize", "--workers": "--jobs", "--topk": "--top-k",
+}
 
 
 def flag(field: str) -> str:
@@ -31,6 +42,15 @@ def field(spelling: str) -> str:
         if flag(name) == wanted:
             return name
     return spelling.strip()
+
+
+def meant(spelling: str) -> list[str]:
+    """The fields a user likely meant by a setting that is none: its synonym (``learning-rate``
+    -> ``lr``), else the closest names; [] when nothing is close."""
+    wanted = "--" + spelling.strip().lstrip("-").replace("_", "-").lower()
+    flags = {flag(name): name for name in FIELDS}
+    synonym = FLAG_SYNONYMS.get(wanted)
+    return [flags[synonym]] if synonym in flags else [flags[f] for f in close_names(wanted, flags, n=2)]
 
 
 def flagged(message: str) -> str:
