@@ -156,13 +156,10 @@ def _batch_size(text: str) -> int | str:
 
 
 def _class_weight(text: str) -> tuple[str, float]:
-    name, sep, weight = text.rpartition("=")
     try:
-        if not sep or not name:
-            raise ValueError
-        return name, float(weight)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT such as Sandal=2, got {text!r}") from None
+        return flags.class_weight(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _report_writer(args: argparse.Namespace):

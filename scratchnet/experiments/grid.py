@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from ..suggest import did_you_mean
+from ..train import flags
 from ..train.runfiles import HISTORY, METRICS, atomic_file, is_finished, read_history, read_json
 from .pool import Job, TrialFailed, TrialFn, run_trials
 
@@ -59,14 +60,12 @@ def setting_value(field: str, value):
         return value
     weights = {}
     for part in value.split(";"):
-        name, sep, weight = part.strip().rpartition("=")
         try:
-            if not sep or not name.strip():
-                raise ValueError
-            weights[name.strip()] = float(weight)
+            name, weight = flags.class_weight(part)
         except ValueError:
             raise ValueError(f"class weight {part.strip()!r} must look like NAME=WEIGHT, several separated by ';' "
                              "(e.g. --set 'class-weight=Sandal=2;Bag=3')") from None
+        weights[name] = weight
     return weights
 
 

@@ -61,3 +61,15 @@ def flagged(message: str) -> str:
     message = re.sub(rf"(?<![\w-])({underscored})\b", lambda m: flag(m.group(1)), message)
     first = message.split(" ", 1)[0]
     return flag(first) + message[len(first):] if first in FIELDS else message
+
+
+def class_weight(text: str) -> tuple[str, float]:
+    """A class weight as ``--class-weight`` spells it: ``Sandal=2`` -> ("Sandal", 2.0). A
+    ValueError saying the form otherwise (the train command and ``search --set`` both read it)."""
+    name, sep, weight = text.strip().rpartition("=")
+    try:
+        if not sep or not name.strip():
+            raise ValueError
+        return name.strip(), float(weight)
+    except ValueError:
+        raise ValueError(f"expected NAME=WEIGHT such as Sandal=2, got {text.strip()!r}") from None
