@@ -66,18 +66,23 @@ def conv2d_backward_input(grad, weight, wp, dxpad):
 
 @njit(parallel=True, cache=True, fastmath=True)
 def conv2d_backward_weight(xpad, grad, wp, dweight):
-    """dweight (O, C, kh, kw), zero on entry, = Σ over samples and pixels of grad · the input window."""
+    """dweight (O, C, kh, kw), zero on entry, = Σ over samples and pixels of grad · the input window.
+
+    Samples are the outer loop: one sample's gradient plane and input plane (a few KB) stay in the
+    L1 cache while all kh·kw dot products read them, instead of streaming every sample's planes
+    from memory again for each kernel offset."""
     n, channels = xpad.shape[0], xpad.shape[1]
     filters, _, kh, kw = dweight.shape
     length = grad.shape[2] - (kw - 1)
     for task in prange(filters * channels):
         o, c = task // channels, task % channels
-        for p in range(kh):
-            for q in range(kw):
-                offset = p * wp + q
-                total = dweight[o, c, p, q]  # 0, in the weight's dtype
-                for s in range(n):
-                    g_run, x_run = grad[s, o, :length], xpad[s, c, offset:offset + length]
+        for s in range(n):
+            g_run = grad[s, o, :length]
+            for p in range(kh):
+                for q in range(kw):
+                    offset = p * wp + q
+                    x_run = xpad[s, c, offset:offset + length]
+                    total = dweight[o, c, p, q] * 0  # 0, in the weight's dtype
                     for t in range(length):
                         total += g_run[t] * x_run[t]
-                dweight[o, c, p, q] = total
+                    dweight[o, c, p, q] += total
