@@ -48,4 +48,4 @@ class SGD(Optimizer):
                 dampening = group["dampening"]
                 buf += grad if dampening == 0 else (1 - dampening) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        param -= group["lr"] * grad
+        param -= np.multiply(grad, group["lr"], out=self._work(param))  # no temporary the size of the weights
