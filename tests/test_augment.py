@@ -122,3 +122,45 @@ def test_build_augment_reads_the_config_settings():
     assert (crop.padding, affine.degrees, affine.scale, erase.p) == (3, 5, (0.9, 1.1), 0.25)
     assert isinstance(mix, augment.CutMix) and mix.alpha == 0.5
     assert augment.build_augment("none", config) == (None, None)
+
+
+def test_blur_is_a_separable_gaussian_of_each_images_own_width():
+    from scipy.ndimage import gaussian_filter1d
+
+    x = images(n=6, c=2, h=16, w=16)
+    blur = augment.RandomGaussianBlur(p=1.0, sigma=(0.5, 2.0))
+    out = blur(x, np.random.default_rng(3))
+    draws = np.random.default_rng(3)
+    draws.random(len(x))  # who is blurred (everyone, p = 1)
+    sigmas = draws.uniform(0.5, 2.0, len(x))
+    assert len(set(np.round(sigmas, 3))) == len(x)  # one width per image
+    for image, blurred, sigma in zip(x.astype(np.float64), out, sigmas):
+        # numpy's "reflect" border (d c b | a b c d) is scipy's "mirror"; radius ⌈3 σ_max⌉ = 6
+        expected = gaussian_filter1d(gaussian_filter1d(image, sigma, axis=2, mode="mirror", radius=6),
+                                     sigma, axis=1, mode="mirror", radius=6)
+        assert np.abs(blurred - expected).max() <= 1  # rounding to whole gray levels
+    assert out.dtype == np.uint8 and out.shape == x.shape
+
+
+def test_blur_keeps_flat_images_and_spares_the_images_not_drawn():
+    flat = np.full((4, 1, 10, 10), 77, np.uint8)
+    np.testing.assert_array_equal(augment.RandomGaussianBlur(p=1.0)(flat, np.random.default_rng(0)), flat)
+    x = images(n=200, h=10, w=10)
+    out = augment.RandomGaussianBlur(p=0.3, sigma=(1.0, 1.5))(x, np.random.default_rng(0))
+    changed = (out != x).any(axis=(1, 2, 3))
+    assert 0.2 < changed.mean() < 0.4  # about p of them
+    np.testing.assert_array_equal(out[~changed], x[~changed])
+    assert out[changed].std() < x[changed].std()  # blurring smooths random pixels
+    np.testing.assert_array_equal(augment.RandomGaussianBlur(p=0.0)(x, np.random.default_rng(0)), x)
+
+
+def test_blur_settings_come_from_the_config_and_are_checked():
+    config = TrainConfig(augment="affine+blur", blur_prob=0.25, blur_sigma=2.5)
+    affine, blur = augment.build_augment(config.augment, config)[0].steps
+    assert isinstance(blur, augment.RandomGaussianBlur) and (blur.p, blur.sigma) == (0.25, (0.1, 2.5))
+    with pytest.raises(ValueError, match="blur_sigma"):
+        TrainConfig(augment="blur", blur_sigma=0).validate()
+    with pytest.raises(ValueError, match="blur_prob"):
+        TrainConfig(augment="blur", blur_prob=1.5).validate()
+    with pytest.raises(ValueError, match="blur sigma"):
+        augment.RandomGaussianBlur(sigma=(2.0, 1.0))

@@ -186,3 +186,36 @@ def test_the_report_shows_the_augmented_samples_and_the_learning_rate(tmp_path):
     assert len(draws) == 3 and all(d.shape == images.shape and d.dtype == np.uint8 for d in draws)
     assert not any(np.array_equal(d, images) for d in draws)
     assert augmented_samples(images, mnist(tmp_path)) == []  # nothing to draw without augmentation
+
+
+class SlowingClock(Clock):
+    """Each reading is one second after the last for the first ``fast`` readings, then ``slow`` seconds."""
+
+    def __init__(self, fast: int, slow: float):
+        super().__init__()
+        self.readings, self.fast, self.slow = 0, fast, slow
+
+    def perf_counter(self):
+        self.readings += 1
+        self.now += 1.0 if self.readings <= self.fast else self.slow
+        return self.now
+
+
+def test_a_budgeted_run_that_slows_down_trains_fewer_epochs_and_keeps_to_its_budget(tmp_path, monkeypatch):
+    clock = SlowingClock(fast=8, slow=12.0)  # the first epoch runs at full speed, the machine then gets busy
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=clock.perf_counter, strftime=lambda *a: "now"))
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    result = fit(mnist(tmp_path, schedule="cosine", epochs=50, lr=0.01, time_budget=40.0), quiet=True)
+    seconds = [row["seconds"] for row in result.history]
+    first_plan = int(40.0 // seconds[0])
+    assert seconds[1] > 2 * seconds[0]  # the clock did slow down
+    assert 1 < len(result.history) < first_plan  # shrunk, not cut off at once
+    # Each epoch started only while the average epoch so far still fitted in what was left.
+    for done in range(1, len(result.history)):
+        spent = sum(seconds[:done])
+        assert 40.0 - spent >= spent / done
+    assert sum(seconds) < 40.0 + seconds[-1] < first_plan * seconds[1]
+    assert result.metrics["time_budget"]["planned_epochs"] == len(result.history) == \
+        json.loads((tmp_path / "run" / "config.json").read_text())["epochs"]
+    lrs = [row["lr"] for row in result.history]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.01  # the cosine still anneals over the shorter run

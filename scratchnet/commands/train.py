@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     add(data, "--affine-scale", type=float, metavar="F", help="--augment affine: largest zoom in or out, e.g. 0.1")
     add(data, "--affine-shear", type=float, metavar="DEG", help="--augment affine: largest shear")
     add(data, "--erase-prob", type=float, metavar="P", help="--augment erase: probability per image")
+    add(data, "--blur-prob", type=float, metavar="P", help="--augment blur: probability per image")
+    add(data, "--blur-sigma", type=float, metavar="PX", help="--augment blur: widest Gaussian (its sigma, in pixels)")
     add(data, "--mix-alpha", type=float, metavar="ALPHA", help="--augment mixup/cutmix: Beta(alpha, alpha) of the mix")
     add(data, "--train-subset", type=int, metavar="N", help="train on N images of the training set (quick runs)")
     add(data, "--test-subset", type=int, metavar="N", help="test on N images of the test set (quick runs)")

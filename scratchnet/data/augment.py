@@ -7,7 +7,9 @@ shape (``Batches`` applies them before preprocessing, so only one batch is ever 
 - ``RandomHorizontalFlip(p)``: mirror left-right with probability p;
 - ``RandomAffine(degrees, translate, scale, shear)``: rotate, scale, shear and shift each image
   about its centre, with bilinear interpolation (the digits' augmentation);
-- ``RandomErasing(p, scale, ratio)``: blank a random rectangle (cutout / random erasing).
+- ``RandomErasing(p, scale, ratio)``: blank a random rectangle (cutout / random erasing);
+- ``RandomGaussianBlur(p, sigma)``: blur with a Gaussian of random width (low-resolution, out of
+  focus or thick-penned images: photos of small handwriting).
 
 Batch mixes take the float32 batch and return a ``Mix``: the mixed images, the partner of each
 image and the weight λ of the image's own label. The training loss is then
@@ -169,6 +171,44 @@ class RandomErasing:
         return f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio})"
 
 
+class RandomGaussianBlur:
+    """With probability ``p`` per image, blur it with a Gaussian of standard deviation σ ~ U(sigma) pixels.
+
+    The blur is separable: each row, then each column, is convolved with the image's own kernel
+    k[i] ∝ exp(−i² / 2σ²), i = −r…r with r = ⌈3 σ_max⌉, normalised to sum 1, over a reflected
+    border (as ``torchvision.transforms.GaussianBlur``, which draws one σ per call, not per image).
+    One (B', C, H, W, 2r+1) window view and one weighted sum per direction for the B' blurred images.
+    """
+
+    def __init__(self, p: float = 0.5, sigma: tuple[float, float] = (0.1, 1.5)):
+        _check_probability("blur probability", p)
+        if len(sigma) != 2 or not 0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"blur sigma must be (low, high) with 0 < low <= high, got {sigma!r}")
+        self.p, self.sigma = p, tuple(sigma)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        b, _, h, w = x.shape
+        chosen = np.flatnonzero(rng.random(b) < self.p)
+        sigma = rng.uniform(*self.sigma, len(chosen))
+        radius = min(math.ceil(3 * self.sigma[1]), h - 1, w - 1)  # reflection needs r < the side
+        offsets = np.arange(-radius, radius + 1)
+        kernels = np.exp(-offsets ** 2 / (2 * sigma[:, None] ** 2)).astype(np.float32)  # (B', 2r+1)
+        kernels /= kernels.sum(axis=1, keepdims=True)
+        images = x[chosen].astype(np.float32)
+        for axis in (3, 2):  # rows, then columns
+            pad = [(0, 0)] * 4
+            pad[axis] = (radius, radius)
+            windows = np.lib.stride_tricks.sliding_window_view(np.pad(images, pad, mode="reflect"), 2 * radius + 1,
+                                                              axis=axis)  # (B', C, H, W, 2r+1)
+            images = np.einsum("bchwk,bk->bchw", windows, kernels)
+        out = x.copy()
+        out[chosen] = np.clip(np.rint(images), 0, 255).astype(x.dtype)
+        return out
+
+    def __repr__(self) -> str:
+        return f"RandomGaussianBlur(p={self.p}, sigma={self.sigma})"
+
+
 def _box_mask(h: int, w: int, top: np.ndarray, left: np.ndarray, bh: np.ndarray, bw: np.ndarray) -> np.ndarray:
     """(B, H, W) booleans: True inside each image's box rows top…top+bh−1, columns left…left+bw−1."""
     rows, cols = np.arange(h), np.arange(w)
@@ -289,6 +329,8 @@ AUGMENTATIONS: dict[str, AugmentEntry] = {
                            False, False, "random rotation, scale, shear and shift (--affine-*)"),
     "erase": AugmentEntry(lambda c: RandomErasing(c.erase_prob), False, False,
                           "random erasing of a rectangle (--erase-prob)"),
+    "blur": AugmentEntry(lambda c: RandomGaussianBlur(c.blur_prob, (0.1, c.blur_sigma)), False, False,
+                         "Gaussian blur of random width up to --blur-sigma pixels (--blur-prob)"),
     "mixup": AugmentEntry(lambda c: MixUp(c.mix_alpha), True, False, "mixup of image pairs (--mix-alpha)"),
     "cutmix": AugmentEntry(lambda c: CutMix(c.mix_alpha), True, False, "cutmix of image pairs (--mix-alpha)"),
 }

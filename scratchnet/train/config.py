@@ -35,7 +35,8 @@ class TrainConfig:
     (``"crop"``), horizontal flips (``"flip"``), random rotation by up to ``affine_degrees``,
     shift by up to ``affine_translate`` of the size, scaling by up to ±``affine_scale`` and
     shear by up to ``affine_shear`` degrees (``"affine"``), random erasing of a rectangle with
-    probability ``erase_prob`` (``"erase"``), and one batch mix, ``"mixup"`` or ``"cutmix"``,
+    probability ``erase_prob`` (``"erase"``), a Gaussian blur of σ up to ``blur_sigma`` pixels with
+    probability ``blur_prob`` (``"blur"``), and one batch mix, ``"mixup"`` or ``"cutmix"``,
     with λ ~ Beta(``mix_alpha``, ``mix_alpha``).
 
     Model and loss: ``model`` is a zoo name (``scratchnet models``) or a JSON/TOML file
@@ -109,6 +110,8 @@ class TrainConfig:
     affine_scale: float = 0.1
     affine_shear: float = 10.0
     erase_prob: float = 0.5
+    blur_prob: float = 0.5
+    blur_sigma: float = 1.5
     mix_alpha: float = 1.0
     seed: int = 0
     threads: int | None = None
@@ -166,6 +169,10 @@ class TrainConfig:
             raise ValueError(f"affine_shear must be below 90 degrees, got {self.affine_shear}")
         if not 0 <= self.erase_prob <= 1:
             raise ValueError(f"erase_prob must be in [0, 1], got {self.erase_prob}")
+        if not 0 <= self.blur_prob <= 1:
+            raise ValueError(f"blur_prob must be in [0, 1], got {self.blur_prob}")
+        if not 0.1 <= self.blur_sigma <= 10:
+            raise ValueError(f"blur_sigma (the widest blur, in pixels) must be in [0.1, 10], got {self.blur_sigma}")
         _non_negative_int("warmup_epochs", self.warmup_epochs)
         _positive_int("plateau_patience", self.plateau_patience)
         if not 0 < self.pct_start < 1:

@@ -206,10 +206,10 @@ def _run(session: Session, state: TrainingState, report: ReportWriter | None, on
         try:
             epoch = state.epoch + 1
             while epoch <= session.config.epochs and not state.stopped_early:
-                budgeted = epoch == 1 and config.time_budget is not None
-                row = train_epoch(session, state, epoch, _budget_watch(session) if budgeted else None)
-                if budgeted:
-                    _plan_within_budget(session, row["seconds"])
+                first = epoch == 1 and config.time_budget is not None
+                row = train_epoch(session, state, epoch, _budget_watch(session) if first else None)
+                if config.time_budget is not None:
+                    _plan_within_budget(session, epoch, sum(r["seconds"] for r in state.history) + row["seconds"])
                 end_epoch(session, state, row)
                 if on_epoch_end is not None:
                     on_epoch_end(row)
@@ -236,21 +236,37 @@ def _budget_watch(session: Session):
     return watch
 
 
-def _plan_within_budget(session: Session, first_epoch_seconds: float) -> None:
-    """Set the run's epochs to those that fit in its time budget and lay a planned schedule out over them."""
+def _plan_within_budget(session: Session, epochs_done: int, seconds_spent: float) -> None:
+    """After each epoch of a budgeted run: the run's epochs are those that fit in its time budget.
+
+    After the first epoch: as many as fit at its speed. After later ones: fewer, when the epochs
+    so far took longer on average than the plan allows (a busy machine), never more. A planned
+    schedule (cosine, onecycle, ...) is laid out again over the new length, from the steps taken."""
     config = session.config
-    epochs = planned_epochs(config.time_budget, first_epoch_seconds)
+    budget = config.time_budget
+    if epochs_done == 1:
+        epochs = planned_epochs(budget, seconds_spent)
+    else:
+        left = max(0.0, budget - seconds_spent)
+        epochs = epochs_done + int(left // (seconds_spent / epochs_done))  # at the average speed so far
+        if epochs >= config.epochs:
+            return
     session.config = config = dataclasses.replace(config, epochs=epochs)
     _write_config(session.run_dir, config)
     if is_planned(config.schedule):
         for group in session.optimizer.param_groups:
             group["lr"] = group["initial_lr"]
         session.scheduler = make_scheduler(config, session.optimizer, session.plan(epochs))
-        for _ in range(len(session.batches) if steps_when(config.schedule) == "step" else 0):
+        # Replay the steps taken; end_epoch steps an epoch-wise schedule for this epoch itself.
+        taken = epochs_done * len(session.batches) if steps_when(config.schedule) == "step" else epochs_done - 1
+        for _ in range(taken):
             session.scheduler.step()
-    session.say(f"time budget {format_duration(config.time_budget)}: the first epoch took "
-                f"{format_duration(first_epoch_seconds)}, so the run trains {plural(epochs, 'epoch')}"
-                + (f" and lays its {config.schedule} schedule out over that length" if is_planned(config.schedule) else ""))
+    per_epoch = format_duration(seconds_spent / epochs_done)
+    said = (f"the first epoch took {per_epoch}" if epochs_done == 1 else
+            f"its epochs took {per_epoch} on average, longer than planned")
+    session.say(f"time budget {format_duration(budget)}: {said}, so the run trains {plural(epochs, 'epoch')}"
+                + (f" and lays its {config.schedule} schedule out over that length" if is_planned(config.schedule)
+                   else ""))
 
 
 # -- after training: the test set, the model file, the metrics ---------------------------------------------------
