@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.kernels import optimizer as fused
 from .optimizer import Optimizer, add_squared_, check_hyperparameter
 
 
@@ -40,6 +41,8 @@ class Adagrad(Optimizer):
         if weight_decay != 0:
             grad = grad + weight_decay * param
         step_lr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        if fused.adagrad(param, grad, state["sum"], step_lr, group["eps"]):
+            return  # one compiled pass (nn/kernels); below, the reference
         squares, work = state["sum"], self._work(param)
         add_squared_(squares, grad, 1, work)
         std = np.sqrt(squares, out=work)

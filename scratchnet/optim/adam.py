@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.kernels import optimizer as fused
 from .optimizer import Optimizer, add_squared_, check_hyperparameter, lerp_
 
 
@@ -46,6 +47,8 @@ class Adam(Optimizer):
         lr, weight_decay = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         state["step"] = step = state["step"] + 1
+        if fused.adam(param, grad, state, group):
+            return  # one compiled pass (nn/kernels); below, the reference
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
                 param *= 1 - lr * weight_decay

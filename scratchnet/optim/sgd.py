@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.kernels import optimizer as fused
 from .optimizer import Optimizer, check_hyperparameter
 
 
@@ -36,6 +37,8 @@ class SGD(Optimizer):
         return {}
 
     def _update(self, param, grad, state, group):
+        if fused.sgd(param, grad, state, group):
+            return  # one compiled pass (nn/kernels); below, the reference
         weight_decay, momentum = group["weight_decay"], group["momentum"]
         if weight_decay != 0:
             grad = grad + weight_decay * param

@@ -147,6 +147,6 @@ def ready(module: str, dtype, warm_up) -> bool:
 def prepare(dtype=np.float32) -> bool:
     """Compile (or load from the disk cache) every layer's kernels for ``dtype`` now, e.g. before
     timing something; False on the NumPy path or where Numba cannot compile."""
-    from . import batchnorm, conv
+    from . import batchnorm, conv, optimizer
 
-    return enabled() and all(ready(layer._LOOPS, dtype, layer._warm_up) for layer in (conv, batchnorm))
+    return enabled() and all(ready(kind._LOOPS, dtype, kind._warm_up) for kind in (conv, batchnorm, optimizer))
