@@ -1,4 +1,6 @@
 """Conv2d: gradients by finite differences, shapes, init, errors, and a small CNN that learns."""
+import time
+
 import numpy as np
 import pytest
 from gradcheck import check_module_grads
@@ -147,16 +149,35 @@ def test_parallel_blocks_give_the_same_result_as_one_thread():
     partial sums are added in a fixed order, so 1 and 2 threads agree bit for bit."""
     from threadpoolctl import threadpool_limits
 
+    from scratchnet.nn import parallel as engine_parallel
+
     def run():
         gen = np.random.default_rng(0)
-        model = Sequential(Conv2d(3, 8, 3, generator=gen), BatchNorm2d(8), MaxPool2d(2))
-        x = images((64, 3, 40, 40))  # several blocks of samples in every layer
+        model = Sequential(Conv2d(3, 16, 3, generator=gen), BatchNorm2d(16), MaxPool2d(2))
+        x = images((128, 3, 40, 40))  # enough blocks of samples in every layer for 2 threads
         y = model(x)
         return y, model.backward(images(y.shape, seed=1)), [p.grad for p in model.parameters()]
 
     with threadpool_limits(limits=1, user_api="blas"):
         serial = run()
+    engine_parallel._executor.cache_clear()
     with threadpool_limits(limits=2, user_api="blas"):
         parallel = run()
+    assert engine_parallel._executor.cache_info().currsize == 1  # the blocks did run on a 2-thread pool
     for a, b in zip([serial[0], serial[1], *serial[2]], [parallel[0], parallel[1], *parallel[2]]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_few_blocks_run_on_the_calling_thread():
+    """Threads only start from _MIN_BLOCKS_PER_THREAD blocks per thread: small layers run serially."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    from scratchnet.nn.parallel import _MIN_BLOCKS_PER_THREAD, run_blocks
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        few = run_blocks(lambda b: threading.get_ident(), list(range(2 * _MIN_BLOCKS_PER_THREAD - 1)))
+        many = run_blocks(lambda b: (time.sleep(0.01), threading.get_ident())[1], list(range(4 * _MIN_BLOCKS_PER_THREAD)))
+    assert set(few) == {threading.get_ident()}
+    assert threading.get_ident() not in many and len(many) == 4 * _MIN_BLOCKS_PER_THREAD

@@ -13,7 +13,7 @@ from scratchnet.nn.kernels import optimizer as fused
 
 pytest.importorskip("numba")
 
-SHAPE = (130, 129)  # above fused.MIN_SIZE, odd so that no SIMD width divides it
+SHAPE = (1031, 1029)  # above fused.MIN_SIZE, odd so that no SIMD width divides it
 
 
 @pytest.fixture(autouse=True)

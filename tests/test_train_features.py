@@ -132,16 +132,16 @@ class Clock:
 
 
 def test_time_budget_plans_the_epochs_and_the_schedule_from_the_first_epoch(tmp_path, monkeypatch):
-    clock = types.SimpleNamespace(perf_counter=Clock().perf_counter, strftime=lambda *a: "now")
-    monkeypatch.setattr(loop, "time", clock)
-    monkeypatch.setattr(trainer, "time", clock)
-    # The first epoch reads the clock at its start, after each of its 4 batches and at its end (its
-    # row says 5 s since its start of the loop; the budget watch reads it too): 11 s budget = 2 epochs.
-    result = fit(mnist(tmp_path, schedule="cosine", epochs=50, lr=0.01, time_budget=11.0), quiet=True)
+    # Every epoch reads the loop's clock at its start and its end: each takes 1 s. The budget watch's
+    # clock stands still. A 3.5 s budget is 3 epochs, planned after the first and kept after the others.
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=Clock().perf_counter, strftime=lambda *a: "now"))
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: 0.0))
+    result = fit(mnist(tmp_path, schedule="cosine", epochs=50, lr=0.01, time_budget=3.5), quiet=True)
     first = result.history[0]["seconds"]
-    planned = int(11.0 // first)
+    planned = int(3.5 // first)
+    assert first == 1.0 and planned == 3
     assert len(result.history) == planned == result.metrics["time_budget"]["planned_epochs"]
-    assert result.metrics["time_budget"] == {"budget_seconds": 11.0, "first_epoch_seconds": first,
+    assert result.metrics["time_budget"] == {"budget_seconds": 3.5, "first_epoch_seconds": first,
                                              "planned_epochs": planned}
     assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == planned
     cosine = [0.01 * (1 + math.cos(math.pi * e / planned)) / 2 for e in range(planned)]
@@ -188,24 +188,28 @@ def test_the_report_shows_the_augmented_samples_and_the_learning_rate(tmp_path):
     assert augmented_samples(images, mnist(tmp_path)) == []  # nothing to draw without augmentation
 
 
-class SlowingClock(Clock):
-    """Each reading is one second after the last for the first ``fast`` readings, then ``slow`` seconds."""
+class ChangingClock(Clock):
+    """Each reading is ``before`` seconds after the last for the first ``readings`` readings, then ``after``."""
 
-    def __init__(self, fast: int, slow: float):
+    def __init__(self, readings: int, before: float, after: float):
         super().__init__()
-        self.readings, self.fast, self.slow = 0, fast, slow
+        self.count, self.readings, self.before, self.after = 0, readings, before, after
 
     def perf_counter(self):
-        self.readings += 1
-        self.now += 1.0 if self.readings <= self.fast else self.slow
+        self.count += 1
+        self.now += self.before if self.count <= self.readings else self.after
         return self.now
 
 
-def test_a_budgeted_run_that_slows_down_trains_fewer_epochs_and_keeps_to_its_budget(tmp_path, monkeypatch):
-    clock = SlowingClock(fast=8, slow=12.0)  # the first epoch runs at full speed, the machine then gets busy
+def budgeted_run(tmp_path, monkeypatch, clock, budget):
     monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=clock.perf_counter, strftime=lambda *a: "now"))
     monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    result = fit(mnist(tmp_path, schedule="cosine", epochs=50, lr=0.01, time_budget=40.0), quiet=True)
+    return fit(mnist(tmp_path, schedule="cosine", epochs=50, lr=0.01, time_budget=budget), quiet=True)
+
+
+def test_a_budgeted_run_that_slows_down_trains_fewer_epochs_and_keeps_to_its_budget(tmp_path, monkeypatch):
+    # The first epoch runs at full speed, then the machine gets busy.
+    result = budgeted_run(tmp_path, monkeypatch, ChangingClock(readings=8, before=1.0, after=12.0), budget=40.0)
     seconds = [row["seconds"] for row in result.history]
     first_plan = int(40.0 // seconds[0])
     assert seconds[1] > 2 * seconds[0]  # the clock did slow down
@@ -219,3 +223,15 @@ def test_a_budgeted_run_that_slows_down_trains_fewer_epochs_and_keeps_to_its_bud
         json.loads((tmp_path / "run" / "config.json").read_text())["epochs"]
     lrs = [row["lr"] for row in result.history]
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.01  # the cosine still anneals over the shorter run
+
+
+def test_a_budgeted_run_whose_first_epoch_was_slow_trains_more_epochs_within_its_budget(tmp_path, monkeypatch):
+    # The first epoch is slow (say, caches and compiled kernels warming up), the later ones fast.
+    result = budgeted_run(tmp_path, monkeypatch, ChangingClock(readings=8, before=6.0, after=1.0), budget=100.0)
+    seconds = [row["seconds"] for row in result.history]
+    first_plan = int(100.0 // seconds[0])
+    assert seconds[1] < seconds[0] / 2 and len(result.history) > first_plan
+    assert sum(seconds) < 100.0 + seconds[-1]
+    assert result.metrics["time_budget"]["planned_epochs"] == len(result.history)
+    lrs = [row["lr"] for row in result.history]
+    assert lrs[-1] < lrs[0] / 2  # the cosine, laid out again over the longer run, still anneals

@@ -4,8 +4,9 @@ The first epoch is timed (training and validation); the run then trains for
 n = max(1, ⌊budget / first epoch's seconds⌋) epochs in all, and a schedule laid out over the
 run's length (cosine, warmup-cosine, onecycle) is laid out again over those n epochs, continuing
 from the steps already taken. After every later epoch the plan is checked against the average
-epoch so far: when the remaining epochs would overrun the budget (the machine got busier), n
-shrinks to the epochs that still fit and the schedule is laid out again; n never grows.
+epoch so far: when the remaining epochs would overrun the budget (the machine got busier) or
+leave it partly unused (the first epoch was slow), n becomes the number of epochs that fit at
+that average and the schedule is laid out again.
 ``epochs`` in config.json becomes n and metrics.json records the budget, the first epoch's time
 and n. The test evaluation after the last epoch is not counted. A budget shorter than one epoch stops the first epoch as soon as it runs out and
 says how long an epoch takes.

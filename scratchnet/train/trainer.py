@@ -239,17 +239,18 @@ def _budget_watch(session: Session):
 def _plan_within_budget(session: Session, epochs_done: int, seconds_spent: float) -> None:
     """After each epoch of a budgeted run: the run's epochs are those that fit in its time budget.
 
-    After the first epoch: as many as fit at its speed. After later ones: fewer, when the epochs
-    so far took longer on average than the plan allows (a busy machine), never more. A planned
-    schedule (cosine, onecycle, ...) is laid out again over the new length, from the steps taken."""
+    After the first epoch: as many as fit at its speed. After later ones: as many as fit at the
+    average speed so far, fewer when the machine got busier, more when the first epoch was slow.
+    A planned schedule (cosine, onecycle, ...) is laid out again over the new length, from the
+    steps taken."""
     config = session.config
-    budget = config.time_budget
+    budget, before = config.time_budget, config.epochs
     if epochs_done == 1:
         epochs = planned_epochs(budget, seconds_spent)
     else:
         left = max(0.0, budget - seconds_spent)
         epochs = epochs_done + int(left // (seconds_spent / epochs_done))  # at the average speed so far
-        if epochs >= config.epochs:
+        if epochs == before:
             return
     session.config = config = dataclasses.replace(config, epochs=epochs)
     _write_config(session.run_dir, config)
@@ -263,7 +264,7 @@ def _plan_within_budget(session: Session, epochs_done: int, seconds_spent: float
             session.scheduler.step()
     per_epoch = format_duration(seconds_spent / epochs_done)
     said = (f"the first epoch took {per_epoch}" if epochs_done == 1 else
-            f"its epochs took {per_epoch} on average, longer than planned")
+            f"its epochs took {per_epoch} on average, {'longer' if epochs < before else 'less'} than planned")
     session.say(f"time budget {format_duration(budget)}: {said}, so the run trains {plural(epochs, 'epoch')}"
                 + (f" and lays its {config.schedule} schedule out over that length" if is_planned(config.schedule)
                    else ""))
