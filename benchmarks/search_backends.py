@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(GRID_MODELS), help="comma-separated zoo names")
     parser.add_argument("--root", default=str(REPO.parent / "shared" / "datasets" / "fashion-mnist"))
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, of: " + ", ".join(BACKENDS))
+    parser.add_argument("--grace-period", type=int, help="ASHA's grace period in epochs (default: search's, 1)")
     parser.add_argument("--keep-environment", action="store_true", help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE")
     args = parser.parse_args(argv)
     env = measuring_environment("scratchnet", args.keep_environment)
@@ -87,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for index, name in enumerate(args.backends.split(",")):
         out = args.out.resolve() / f"{index}-{name}"
-        results.append(run_backend(name, out, search_command(out, models, args.epochs, args.subset, args.val, args.root), env))
+        command = search_command(out, models, args.epochs, args.subset, args.val, args.root)
+        if name == "ray-asha" and args.grace_period is not None:
+            command += ["--grace-period", str(args.grace_period)]
+        results.append(run_backend(name, out, command, env))
     table = [summary(result) for result in results]
     print(f"\n{len(models)} models, {args.epochs} epochs, {args.subset:,} Fashion-MNIST training images, "
           f"{args.val:,} validation images")

@@ -58,7 +58,7 @@ def test_train_recipe_runs_it_with_flags_overriding(tmp_path):
     assert main(args) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["recipe"] == "digits-vgg" and config["model"] == "mlp2-32-16" and config["epochs"] == 1
-    assert (config["schedule"], config["augment"], config["ema_decay"]) == ("onecycle", "affine", 0.999)
+    assert (config["schedule"], config["augment"], config["ema_decay"]) == ("onecycle", "affine+blur", 0.999)
     assert json.loads((out / "metrics.json").read_text())["recipe"] == "digits-vgg"
 
 

@@ -55,8 +55,8 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
         Measurement(0.9955, "MNIST test set", 1041.5 / 60, 76, "MNIST 10k subset (9,000 train / 1,000 validation), "
                     "official 10,000-image MNIST test set", "one seed (0), 2 December 2026 13:22 UTC, on the "
                     "project's idle 2-core machine: the first epoch took 15.0 s, so the budget planned 79 epochs; "
-                    "epochs 2-5 ran slower (light editing on the machine) and the run re-planned to 76, which took "
-                    "17.4 min; 17 min 31 s wall time. Without blur (augment affine) the same settings reached "
+                    "epochs 2-5 ran slower and the run re-planned to 76 (the budget then only shrank a plan; later "
+                    "epochs took 12-13 s), which took 17.4 min; 17 min 31 s wall time. Without blur (augment affine) the same settings reached "
                     "99.54 % in 89 epochs (11:04 UTC). Photos of handwriting not from MNIST "
                     "(benchmarks/handwriting_eval.py): 96.10 % optdigits-photo, 99.04 % fonts-photo "
                     "(94.88 % and 98.64 % without blur)", "scratchnet train --recipe digits-vgg"),
