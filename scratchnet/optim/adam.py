@@ -47,22 +47,23 @@ class Adam(Optimizer):
         lr, weight_decay = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         state["step"] = step = state["step"] + 1
-        if fused.adam(param, grad, state, group):
+        # l2: the decay added to g (Adam); decay: θ's shrink factor (AdamW, decoupled)
+        l2, decay = (0.0, 1 - lr * weight_decay) if group["decoupled_weight_decay"] else (weight_decay, 1.0)
+        step_size, bias_correction2_sqrt = lr / (1 - beta1**step), (1 - beta2**step) ** 0.5
+        if fused.adam(param, grad, state, group, l2, decay, step_size, bias_correction2_sqrt):
             return  # one compiled pass (nn/kernels); below, the reference
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                param *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * param
+        if decay != 1:
+            param *= decay
+        if l2 != 0:
+            grad = grad + l2 * param
         exp_avg, second_moment, work = state["exp_avg"], state["exp_avg_sq"], self._work(param)
         lerp_(exp_avg, grad, 1 - beta1, work)
         second_moment *= beta2
         add_squared_(second_moment, grad, 1 - beta2, work)
         if group["amsgrad"]:
             second_moment = np.maximum(state["max_exp_avg_sq"], second_moment, out=state["max_exp_avg_sq"])
-        step_size = lr / (1 - beta1**step)
         denom = np.sqrt(second_moment, out=work)
-        denom /= (1 - beta2**step) ** 0.5
+        denom /= bias_correction2_sqrt
         denom += group["eps"]
         update = np.divide(exp_avg, denom, out=work)
         update *= step_size

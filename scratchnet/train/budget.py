@@ -49,6 +49,7 @@ def check_first_epoch(elapsed: float, batches_done: int, total_batches: int, bud
         f"on fewer images (--train-subset); {run_dir} holds no trained epoch (remove it or choose another --out)")
 
 
-def planned_epochs(budget: float, first_epoch_seconds: float) -> int:
-    """How many epochs (the first included) fit in ``budget`` at the first epoch's speed: at least 1."""
-    return max(1, int(budget // max(first_epoch_seconds, 1e-9)))
+def planned_epochs(budget: float, epochs_done: int, seconds_spent: float) -> int:
+    """How many epochs in all fit in ``budget`` at the average speed of the ``epochs_done`` so far
+    (which took ``seconds_spent``): at least those already done."""
+    return max(epochs_done, int(budget // max(seconds_spent / epochs_done, 1e-9)))

@@ -44,6 +44,10 @@ class Recipe:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+# What the CIFAR-10 recipes were measured on (val_size=2000 of the development copy's training images).
+_CIFAR_DEV_COPY = ("CIFAR-10 dev copy: 38,000 train / 2,000 validation of its 40,000 training images; its 10,000 test "
+                   "images are carved from CIFAR-10's training set, not the official test set")
+
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
     Recipe(
         "digits-vgg", "digits (MNIST)",
@@ -82,9 +86,7 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
              lr=0.1, momentum=0.9, weight_decay=5e-4, skip_decay_norm_bias=True, schedule="onecycle", pct_start=0.25,
              augment="crop+flip+cutmix", crop_padding=4, mix_alpha=1.0, label_smoothing=0.0, ema_decay=0.999,
              tta=True, clip_grad_norm=5.0, val_size=2000, seed=0),
-        Measurement(0.4470, "CIFAR-10 dev copy", 1161.3 / 60, 1, "CIFAR-10 dev copy: 38,000 train / 2,000 validation "
-                    "of its 40,000 training images; its 10,000 test images are carved from CIFAR-10's training set, "
-                    "not the official test set", "one seed (0), 2 December 2026, on the project's 2-core machine "
+        Measurement(0.4470, "CIFAR-10 dev copy", 1161.3 / 60, 1, _CIFAR_DEV_COPY, "one seed (0), 2 December 2026, on the project's 2-core machine "
                     "shared with 8 other agents (load average 16-21, this run got about an eighth of a core): the "
                     "first epoch took 19 min 21 s, so the 20-minute budget fitted 1 epoch; 20 min 59 s wall time",
                     "scratchnet train --recipe cifar-vgg --root ../shared/datasets/cifar-10"),
@@ -97,12 +99,10 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
              weight_decay=0.05, skip_decay_norm_bias=True, schedule="onecycle", pct_start=0.25,
              augment="crop+flip+erase", crop_padding=4, erase_prob=0.5, label_smoothing=0.2, ema_decay=0.999,
              tta=True, clip_grad_norm=5.0, val_size=2000, seed=0),
-        Measurement(0.8339, "CIFAR-10 dev copy", 1186.7 / 60, 16, "CIFAR-10 dev copy: 38,000 train / 2,000 validation "
-                    "of its 40,000 training images; its 10,000 test images are carved from CIFAR-10's training set, "
-                    "not the official test set", "one seed (0), 2 December 2026 12:40 UTC, on the project's idle "
+        Measurement(0.8339, "CIFAR-10 dev copy", 1186.7 / 60, 16, _CIFAR_DEV_COPY, "one seed (0), 2 December 2026 12:40 UTC, on the project's idle "
                     "2-core machine: the first epoch took 73.3 s, so the budget planned 16 epochs; 20 min 5 s wall "
                     "time with the test evaluation (validation accuracy 81.10 % without mirror TTA)",
-                    "scratchnet train --recipe cifar-resnet9 --root ../shared/datasets/cifar-10"),
+                    "scratchnet train --recipe cifar-resnet9"),
     ),
 )}
 

@@ -245,13 +245,9 @@ def _plan_within_budget(session: Session, epochs_done: int, seconds_spent: float
     steps taken."""
     config = session.config
     budget, before = config.time_budget, config.epochs
-    if epochs_done == 1:
-        epochs = planned_epochs(budget, seconds_spent)
-    else:
-        left = max(0.0, budget - seconds_spent)
-        epochs = epochs_done + int(left // (seconds_spent / epochs_done))  # at the average speed so far
-        if epochs == before:
-            return
+    epochs = planned_epochs(budget, epochs_done, seconds_spent)
+    if epochs == before and epochs_done > 1:
+        return  # the plan stands (after the first epoch it is always said)
     session.config = config = dataclasses.replace(config, epochs=epochs)
     _write_config(session.run_dir, config)
     if is_planned(config.schedule):

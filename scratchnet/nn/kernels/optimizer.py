@@ -49,20 +49,19 @@ def adagrad(param: np.ndarray, grad: np.ndarray, sums: np.ndarray, step_lr: floa
     return True
 
 
-def adam(param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> bool:
-    """Adam/AdamW's update of ``param`` at ``state["step"]`` (already counted), as ``Adam._update``."""
+def adam(param: np.ndarray, grad: np.ndarray, state: dict, group: dict, l2: float, decay: float,
+         step_size: float, bias_correction2_sqrt: float) -> bool:
+    """Adam/AdamW's update of ``param``, with the scalars ``Adam._update`` derived for this step:
+    ``l2`` (weight decay added to g), ``decay`` (θ's decoupled shrink factor), ``step_size`` and
+    ``bias_correction2_sqrt``."""
     moments = [state["exp_avg"], state["exp_avg_sq"]] + ([state["max_exp_avg_sq"]] if group["amsgrad"] else [])
     if not _usable(param) or not all(m.flags.c_contiguous for m in moments):
         return False
-    t, step = param.dtype.type, state["step"]
-    lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
-    decoupled = group["decoupled_weight_decay"]
-    l2 = 0.0 if decoupled else weight_decay
-    decay = 1 - lr * weight_decay if decoupled else 1.0
+    t, (beta1, beta2) = param.dtype.type, group["betas"]
     flat = _flat(param, grad, *moments)
     run(_LOOPS, "adam_step", *flat[:4], flat[4] if group["amsgrad"] else flat[3], bool(group["amsgrad"]), t(l2),
-        t(decay), t(1 - beta1), t(1 - (1 - beta1)), t(beta2), t(1 - beta2), t((1 - beta2**step) ** 0.5),
-        t(group["eps"]), t(lr / (1 - beta1**step)))
+        t(decay), t(1 - beta1), t(1 - (1 - beta1)), t(beta2), t(1 - beta2), t(bias_correction2_sqrt),
+        t(group["eps"]), t(step_size))
     return True
 
 
