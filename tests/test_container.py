@@ -87,3 +87,70 @@ def test_errors_inside_nested_modules_name_them_by_state_dict_prefix():
         nn.Sequential(OrderedDict([("fc", model.fc)]))(np.zeros((2, 2), np.float32))
     with pytest.raises(ValueError, match=r"^features\.0: "):
         model(np.zeros((2, 3, 5, 5), np.float32))
+
+
+@pytest.mark.parametrize("kind", ["Sequential", "ModuleList"])
+def test_insert_pop_del_extend_renumber_as_torch_does(kind):
+    """The same edits on scratchnet's and torch's container leave the same children under the same keys."""
+    def sizes(container):  # each Linear's out_features, in order, identifies it
+        return [m.out_features if hasattr(m, "out_features") else type(m).__name__ for m in container]
+
+    def make(lib):
+        layers = [lib.Linear(1, k) for k in (1, 2, 3)]
+        return getattr(lib, kind)(*layers) if kind == "Sequential" else getattr(lib, kind)(layers)
+
+    ours, theirs = make(nn), make(torch.nn)
+    for container, lib in ((ours, nn), (theirs, torch.nn)):
+        container.insert(1, lib.Linear(1, 10))
+        container.insert(len(container) - 1, lib.Linear(1, 11))  # torch's ModuleList.insert takes no negative index
+        container.insert(len(container), lib.Linear(1, 12))
+        container.extend([lib.Linear(1, 13), lib.ReLU()])
+        del container[0]
+        del container[1:3]
+    assert sizes(ours) == sizes(theirs) == [10, 3, 12, 13, "ReLU"]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    popped, popped_torch = ours.pop(1), theirs.pop(1)
+    assert popped.out_features == popped_torch.out_features == 3
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias",
+                                                                    "2.weight", "2.bias"]
+    assert ours[1].out_features == 12 and ours.pop().__class__.__name__ == "ReLU" and len(ours) == 3
+    with pytest.raises(IndexError, match="out of range"):
+        ours.insert(5, nn.ReLU())
+    with pytest.raises(TypeError, match="holds Modules, got int"):
+        ours.insert(0, 3)
+    with pytest.raises(IndexError, match="out of range"):
+        del ours[3]
+
+
+def test_deleting_from_a_named_sequential_renumbers_it_as_torch_does():
+    names = OrderedDict([("conv", nn.Conv2d(1, 2, 3)), ("relu", nn.ReLU()), ("fc", nn.Linear(2, 2))])
+    model = nn.Sequential(names)
+    reference = torch.nn.Sequential(OrderedDict([("conv", torch.nn.Conv2d(1, 2, 3)), ("relu", torch.nn.ReLU()),
+                                                 ("fc", torch.nn.Linear(2, 2))]))
+    del model[1]
+    del reference[1]
+    assert list(model.state_dict()) == list(reference.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert not hasattr(model, "conv") and isinstance(model[1], nn.Linear)
+    x = np.ones((1, 1, 3, 3), np.float32)
+    model2 = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())
+    model2.append(model.pop(1))
+    assert model2(x).shape == (1, 2)
+
+
+def test_get_submodule_follows_a_dotted_path_and_names_what_is_missing():
+    model = nn.Sequential(OrderedDict([("features", nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())),
+                                       ("head", nn.Linear(2, 2))]))
+    assert model.get_submodule("features.0") is model.features[0]
+    assert model.get_submodule("") is model and model.get_submodule("head") is model.head
+    with pytest.raises(AttributeError, match=r"Sequential \(features\) has no submodule '2'; its children are 0, 1"):
+        model.get_submodule("features.2.weight")
+    with pytest.raises(AttributeError, match=r"the model\) has no submodule 'body'"):
+        model.get_submodule("body")
+
+
+def test_insert_takes_a_negative_index_like_list_insert():
+    model = nn.Sequential(nn.ReLU(), nn.Tanh())
+    model.insert(-1, nn.Sigmoid())
+    assert [type(m).__name__ for m in model] == ["ReLU", "Sigmoid", "Tanh"]
+    model.insert(-3, nn.Identity())
+    assert type(model[0]).__name__ == "Identity" and list(model._modules) == ["0", "1", "2", "3"]

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 import scratchnet
 from scratchnet import nn
@@ -51,9 +52,9 @@ def test_dropout_repeats_after_manual_seed_and_follows_its_generator():
     assert not np.array_equal(own[0], first)
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+@pytest.mark.parametrize("p", [-0.1, 1.01, 1.5])
 def test_dropout_rejects_p_outside_unit_interval(p):
-    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         nn.Dropout(p)
 
 
@@ -94,3 +95,18 @@ def test_non_array_input_is_a_clear_error():
     for module in (nn.Dropout(0.5), nn.Flatten()):
         with pytest.raises(ValueError, match="expected a NumPy array"):
             module([[1.0]])
+
+
+@pytest.mark.parametrize("cls", ["Dropout", "Dropout2d"])
+def test_dropout_with_p_one_drops_everything_as_torch_does(cls):
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    layer = getattr(nn, cls)(p=1.0)
+    y = layer(x)
+    torch_y = getattr(torch.nn, cls)(p=1.0)(torch.from_numpy(x))
+    np.testing.assert_array_equal(y, torch_y.numpy())
+    assert not np.any(y) and not np.isnan(y).any()
+    assert not np.any(layer.backward(np.ones_like(x)))
+    layer.eval()
+    np.testing.assert_array_equal(layer(x), x)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\], got 1.5"):
+        getattr(nn, cls)(p=1.5)

@@ -24,12 +24,52 @@ from .module import Module
 
 
 class _Ordered(Module):
-    """Children named by position, "0", "1", ...: ``append``, ``len`` and iteration over the modules."""
+    """Children named by position, "0", "1", ...: ``append``, ``extend``, ``insert``, ``pop``, ``del``,
+    ``len`` and iteration over the modules. As in torch, inserting or deleting renumbers the
+    children "0", "1", ... in their new order (which renames the ``state_dict`` keys)."""
 
     def append(self, module: Module):
         """Add ``module`` at the end, named by its position."""
         self.add_module(str(len(self)), module)
         return self
+
+    def extend(self, modules: Iterable[Module]):
+        """Append each of ``modules`` in turn."""
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (``len`` or beyond-the-end ``-len`` allowed, as list.insert)."""
+        modules = list(self._modules.values())
+        if not isinstance(index, (int, np.integer)) or not -len(modules) <= index <= len(modules):
+            raise IndexError(f"{type(self).__name__}.insert: index {index!r} out of range for {len(modules)} modules")
+        modules.insert(int(index), module)
+        self._renumber(modules, check=module)
+
+    def pop(self, index: int = -1) -> Module:
+        """Remove the module at ``index`` (default the last) and return it."""
+        module = self[index]
+        del self[index]
+        return module
+
+    def __delitem__(self, index) -> None:
+        """``del model[i]`` or ``del model[i:j]``; the remaining children are renumbered."""
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[_position(index, len(modules), type(self).__name__)]
+        self._renumber(modules)
+
+    def _renumber(self, modules: list, check: Module | None = None) -> None:
+        if check is not None and not isinstance(check, Module):
+            raise TypeError(f"{type(self).__name__} holds Modules, got {type(check).__name__}")
+        for name in list(self._modules):
+            del self.__dict__[name]
+        self._modules.clear()
+        for position, module in enumerate(modules):
+            self.add_module(str(position), module)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -105,11 +145,6 @@ class ModuleList(_Ordered):
         super().__init__()
         for module in modules or ():
             self.append(module)
-
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
-        for module in modules:
-            self.append(module)
-        return self
 
     def __getitem__(self, index):
         modules = list(self._modules.values())

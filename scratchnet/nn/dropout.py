@@ -21,8 +21,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False, generator: np.random.Generator | None = None):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout probability p must be in [0, 1), got {p}")
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout probability p must be in [0, 1], got {p}")
         self.p = float(p)
         self.inplace = bool(inplace)
         self.generator = generator
@@ -35,7 +35,7 @@ class Dropout(Module):
             return x
         mask = resolve(self.generator).random(self._mask_shape(x), dtype=x.dtype)
         np.greater_equal(mask, self.p, out=mask)
-        mask *= 1 / (1 - self.p)
+        mask *= 1 / (1 - self.p) if self.p < 1 else 0  # p = 1 drops everything: zeros, as in torch
         self._mask = mask
         return x * mask
 

@@ -202,6 +202,18 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at dotted path ``target`` ("layer1.0.conv1"; "" is this module), as in torch."""
+        module = self
+        for depth, name in enumerate(target.split(".") if target else []):
+            child = module._modules.get(name)
+            if child is None:
+                path = ".".join(target.split(".")[:depth]) or "the model"
+                raise AttributeError(f"{type(module).__name__} ({path}) has no submodule {name!r}; "
+                                     f"its children are {', '.join(module._modules) or 'none'}")
+            module = child
+        return module
+
     def children(self) -> Iterator["Module"]:
         return iter(self._modules.values())
 

@@ -19,6 +19,11 @@ t + p·Wp + q, so one offset is one contiguous multiply-add of two runs of about
 which the compiler turns into SIMD instructions. The Wp - Wo columns past the right edge are
 junk the caller never reads (forward) or zeros it wrote (g, backward).
 
+Forward and dL/dW take a whole kernel row (p fixed, all kw taps q) in one pass over t, so each
+load and store of y (or each load of g) serves kw multiply-adds instead of one: the loop body
+is memory-bound, not arithmetic-bound. Kernel rows of 5 and 3 taps are spelled out (the
+compiler vectorises a loop whose body it can see whole); other widths take one pass per tap.
+
 Each kernel loops explicitly over the few dimensions that matter and splits its work over
 threads with ``prange``: over (sample, output channel) planes forward, (sample, input channel)
 planes for dL/dx, (output, input channel) pairs for dL/dW, so no two threads write the same memory.
