@@ -89,6 +89,36 @@ def test_matches_torch(name, kwargs, x, target):
     np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss")
+@pytest.mark.parametrize("name, kwargs, x, target", ALL)
+def test_an_upstream_gradient_scales_as_in_torch(name, kwargs, x, target):
+    """loss_fn.backward(g) = torch's loss.backward(g): per-element weights for 'none', a number otherwise."""
+    ours, theirs = getattr(nn, name)(**kwargs), getattr(torch.nn, name)(**torch_kwargs(kwargs))
+    value = ours(x, target)
+    upstream = np.random.default_rng(5).uniform(-2, 2, np.shape(value)).astype(np.float32)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    theirs(xt, torch.from_numpy(target)).backward(torch.from_numpy(upstream))
+    np.testing.assert_allclose(ours.backward(upstream), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"upstream gradient must be numbers of the loss's shape"):
+        ours.backward(np.ones(np.shape(value) + (2,), np.float32))
+
+
+def test_per_sample_weights_through_reduction_none_train_a_model():
+    """The torch idiom (criterion(out, y) * w).sum() / w.sum(): the upstream gradient is w / w.sum()."""
+    model = nn.Linear(3, 4)
+    x, y = logits((5, 3)), labels(5)
+    w = np.array([1.0, 0.0, 2.0, 1.0, 0.5], np.float32)
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    losses = loss_fn(model(x), y)
+    model.backward(loss_fn.backward(w / w.sum()))
+    reference = torch.nn.Linear(3, 4)
+    reference.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    weighted = torch.nn.CrossEntropyLoss(reduction="none")(reference(torch.from_numpy(x)), torch.from_numpy(y))
+    ((weighted * torch.from_numpy(w)).sum() / w.sum()).backward()
+    np.testing.assert_allclose(losses, weighted.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(model.weight.grad, reference.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("name, kwargs, x, target", DIFFERENTIABLE)
 def test_gradients_match_finite_differences(name, kwargs, x, target):
     target = target.astype(np.float64) if target.dtype.kind == "f" else target

@@ -2,8 +2,13 @@
 
 A loss is a Module called as ``loss_fn(input, target)``; it returns the loss as a 0-d NumPy
 float of the input's dtype (reduction='none': the unreduced array). ``loss_fn.backward()``
-then takes no argument (the upstream gradient is 1, or ones for 'none') and returns
-dL/dinput with the input's shape and dtype, ready for ``model.backward``.
+then returns dL/dinput with the input's shape and dtype, ready for ``model.backward``, for an
+upstream gradient of 1 (ones for 'none'). ``loss_fn.backward(g)`` takes another upstream
+gradient g of the loss's shape, as ``loss.backward(g)`` does in torch: e.g. per-sample weights
+w_n for ``(loss_fn(x, y) * w).sum()`` with reduction='none'. Each loss element depends only on
+its own input element (or, for the class losses, its own row of logits), so
+
+    dL/dinput = g ⊙ dloss/dinput     (g broadcast over the class axis for the class losses)
 """
 from __future__ import annotations
 
@@ -63,9 +68,25 @@ class _Loss(Module):
         self.reduction = reduction
         self._state = None
 
-    def backward(self) -> np.ndarray:
-        """dL/dinput of the last training-mode call, for an upstream gradient of 1."""
-        return self._gradient(*self._saved(self._state))
+    def __call__(self, *args, **kwargs):
+        value = super().__call__(*args, **kwargs)
+        self._loss_shape = np.shape(value)  # what an upstream gradient must look like
+        return value
+
+    def backward(self, grad_output=None) -> np.ndarray:
+        """dL/dinput of the last training-mode call, for an upstream gradient of 1 or ``grad_output``
+        (a number or an array of the loss's shape: the unreduced losses' shape for reduction='none')."""
+        grad = self._gradient(*self._saved(self._state))
+        if grad_output is None:
+            return grad
+        upstream = np.asarray(grad_output)
+        if upstream.dtype.kind not in "fiub" or upstream.shape != self._loss_shape:
+            raise ValueError(f"{type(self).__name__}.backward: the upstream gradient must be numbers of the "
+                             f"loss's shape {self._loss_shape}, got {_describe(grad_output)}")
+        upstream = upstream.astype(grad.dtype, copy=False)
+        if 0 < upstream.ndim < grad.ndim:  # a class loss's per-position losses: broadcast over the classes
+            upstream = np.expand_dims(upstream, 1)
+        return grad * upstream
 
     def _reduce(self, losses: np.ndarray, mean_count) -> tuple:
         """The reduced loss and d(reduced)/d(losses): 1 for 'sum' and 'none', 1/mean_count for 'mean'
