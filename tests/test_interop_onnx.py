@@ -86,7 +86,9 @@ def every_layer_model():
         nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), nn.ELU(0.5), nn.MaxPool2d(3, 1, 1),
         nn.Mish(), nn.MaxPool2d(2, 1, dilation=2, ceil_mode=True), nn.ZeroPad2d((1, 0, 2, 1)),
         nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1, groups=2), nn.AvgPool2d(3, 2, 1, ceil_mode=True),
-        nn.Upsample(scale_factor=2), nn.Upsample(size=(8, 8)), nn.AdaptiveMaxPool2d(4), nn.Tanh(), nn.LayerNorm((4, 4)), nn.Hardswish(),
+        nn.Upsample(scale_factor=2), nn.Upsample(size=(8, 8)),
+        nn.Upsample(scale_factor=1.5, mode="bilinear"), nn.Upsample(size=(8, 8), mode="bilinear", align_corners=True),
+        nn.AdaptiveMaxPool2d(4), nn.Tanh(), nn.LayerNorm((4, 4)), nn.Hardswish(),
         nn.AdaptiveAvgPool2d((2, 1)), nn.Flatten(), nn.Unflatten(1, (4, 2, 2)), nn.Flatten(), nn.Linear(16, 12), nn.BatchNorm1d(12), nn.GELU(),
         nn.Dropout(0.3), nn.Linear(12, 12), nn.GELU("tanh"), nn.LayerNorm(12, bias=False), nn.ReLU6(),
         nn.Linear(12, 12), nn.Softplus(), nn.Linear(12, 12), nn.Softplus(beta=2), nn.PReLU(),
@@ -337,3 +339,18 @@ def test_missing_onnx_package_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'scratchnet\[onnx\]'"):
         scratchnet.onnx.export(nn.Sequential(nn.Linear(2, 2)), (2,))
+
+
+@pytest.mark.parametrize("sizes, refused", [((3, 1), True), ((12, 9), False)])
+def test_bilinear_resize_with_pytorch_half_pixel_is_taken_only_where_it_is_torchs_rule(sizes, refused):
+    sizes_tensor = onnx.numpy_helper.from_array(np.array(sizes, np.int64), "sizes")
+    model = one_node_model("Resize", ("x", "", "", "sizes"), [sizes_tensor], mode="linear", axes=[2, 3],
+                           coordinate_transformation_mode="pytorch_half_pixel")
+    if refused:
+        with pytest.raises(UnsupportedOnnxError, match="pytorch_half_pixel.*half_pixel coordinates"):
+            onnx_import.from_proto(model)
+        return
+    layer = onnx_import.from_proto(model).eval()
+    x = np.random.default_rng(0).normal(size=(2, 1, 6, 6)).astype(np.float32)
+    expected = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)

@@ -352,12 +352,20 @@ def _unflatten(b, m, prefix, x):
 
 @exports(nn.Upsample)
 def _upsample(b, m, prefix, x):
-    """Nearest-neighbour Resize of the spatial axes; torch's rule (source = floor(dst · in/out)) is ONNX's
-    asymmetric coordinates with floor rounding."""
-    if m.scale_factor is not None:
+    """Resize of the spatial axes. Nearest: torch's rule (source = floor(dst · in/out)) is ONNX's
+    asymmetric coordinates with floor rounding. Bilinear: ONNX's linear mode with align_corners, or
+    half_pixel coordinates (source = (dst + 0.5) · in/out - 0.5, edges clamped: torch's rule)."""
+    # ONNX's align_corners divides by the unrounded output size in*scale, torch by the rounded one:
+    # a fractional scale factor is exported as the output size it gives this input.
+    fractional = m.scale_factor is not None and any(float(f) != int(f) for f in m.scale_factor)
+    if m.scale_factor is not None and not (m.align_corners and fractional):
         args = ["", b.constant(f"{prefix}.scales", np.array(m.scale_factor, np.float32))]
     else:
-        args = ["", "", b.constant(f"{prefix}.sizes", np.array(m.size, np.int64))]
+        sizes = m.size if m.size is not None else m(x.array).shape[2:]
+        args = ["", "", b.constant(f"{prefix}.sizes", np.array(sizes, np.int64))]
+    if m.mode == "bilinear":
+        return b.apply(m, x, "Resize", [x.name, *args], axes=[2, 3], mode="linear",
+                       coordinate_transformation_mode="align_corners" if m.align_corners else "half_pixel")
     return b.apply(m, x, "Resize", [x.name, *args], axes=[2, 3], mode="nearest",
                    coordinate_transformation_mode="asymmetric", nearest_mode="floor")
 

@@ -218,13 +218,25 @@ def _conv_transpose(node: NodeView) -> nn.Module:
     return _with_weights(node, layer, weight)
 
 
+_LINEAR_COORDINATES = ("half_pixel", "pytorch_half_pixel", "align_corners")
+
+
 @imports("Resize")
 def _resize(node: NodeView) -> nn.Module:
-    """Nearest-neighbour upsampling of the spatial axes with torch's rule (asymmetric coordinates, floor)."""
-    node.expect("mode", "nearest", lambda v: v == "nearest", "only nearest-neighbour resizing")
-    node.expect("coordinate_transformation_mode", "half_pixel", lambda v: v == "asymmetric",
-                "only asymmetric coordinates (torch's nearest rule)")
-    node.expect("nearest_mode", "round_prefer_floor", lambda v: v == "floor", "only floor (torch's nearest rule)")
+    """Upsampling of the spatial axes with torch's rules: nearest (asymmetric coordinates, floor) or
+    bilinear (half_pixel or align_corners coordinates; pytorch_half_pixel where no axis shrinks to
+    one pixel, the only place it differs from torch's rule)."""
+    mode = node.expect("mode", "nearest", lambda v: v in ("nearest", "linear"), "only nearest or (bi)linear resizing")
+    if mode == "nearest":
+        node.expect("coordinate_transformation_mode", "half_pixel", lambda v: v == "asymmetric",
+                    "only asymmetric coordinates (torch's nearest rule)")
+        node.expect("nearest_mode", "round_prefer_floor", lambda v: v == "floor", "only floor (torch's nearest rule)")
+        options = {}
+    else:
+        coordinates = node.expect("coordinate_transformation_mode", "half_pixel", lambda v: v in _LINEAR_COORDINATES,
+                                  "only half_pixel or align_corners coordinates (torch's bilinear rules)")
+        node.attr("nearest_mode")  # used by the nearest mode only
+        options = {"mode": "bilinear", "align_corners": coordinates == "align_corners"}
     node.expect("antialias", 0, lambda v: v == 0, "no antialiasing")
     node.expect("exclude_outside", 0, lambda v: v == 0, "only 0")
     node.expect("keep_aspect_ratio_policy", "stretch", lambda v: v == "stretch", "only stretch")
@@ -236,11 +248,24 @@ def _resize(node: NodeView) -> nn.Module:
         sizes = [int(v) for v in node.constant(3, "sizes").reshape(-1)]
         if len(sizes) != 2 or len(axes) != 2:  # sizes of all four axes would fix the batch size
             raise node.fail(f"input sizes={sizes}", "only sizes of the two spatial axes (with axes=[2, 3])")
-        return nn.Upsample(size=tuple(sizes[-2:]))
+        _check_pytorch_half_pixel(node, mode, min(sizes[-2:]) > 1)
+        return nn.Upsample(size=tuple(sizes[-2:]), **options)
     scales = [float(v) for v in node.constant(2, "scales").reshape(-1)]
     if len(scales) != len(axes) or (len(scales) == 4 and scales[:2] != [1.0, 1.0]):
         raise node.fail(f"input scales={scales}", "only the spatial axes may be scaled")
-    return nn.Upsample(scale_factor=tuple(scales[-2:]))
+    _check_pytorch_half_pixel(node, mode, min(scales[-2:]) >= 1)
+    if options.get("align_corners") and any(scale != int(scale) for scale in scales[-2:]):
+        raise node.fail(f"input scales={scales} with align_corners",
+                        "only whole scales (ONNX measures the corners on the unrounded output size, torch on the "
+                        "rounded one); give sizes instead")
+    return nn.Upsample(scale_factor=tuple(scales[-2:]), **options)
+
+
+def _check_pytorch_half_pixel(node: NodeView, mode: str, no_axis_of_one: bool) -> None:
+    """pytorch_half_pixel maps an output axis of one pixel to source 0, torch's rule to the centre."""
+    if mode == "linear" and node.attr("coordinate_transformation_mode") == "pytorch_half_pixel" and not no_axis_of_one:
+        raise node.fail("coordinate_transformation_mode='pytorch_half_pixel' with a shrinking resize",
+                        "half_pixel coordinates (torch's rule) or sizes larger than one pixel")
 
 
 @imports("Gemm")
