@@ -1,4 +1,4 @@
-"""Conv2d's dilation, groups (depthwise too), padding="same"/"valid" and unbatched input:
+"""Conv2d's dilation, groups (depthwise too), padding="same"/"valid", padding_mode and unbatched input:
 finite differences, PyTorch parity and errors that name the problem."""
 import numpy as np
 import pytest
@@ -21,6 +21,12 @@ CASES = [
     ((3, 2, 3), dict(padding="same"), (2, 3, 5, 6)),
     ((6, 2, (4, 2)), dict(padding="same", dilation=(1, 3)), (2, 6, 6, 7)),      # even extent: asymmetric
     ((6, 2, 3), dict(padding="valid", dilation=2, groups=2), (2, 6, 7, 7)),
+    ((3, 2, 3), dict(padding=2, padding_mode="reflect"), (2, 3, 5, 6)),           # few channels
+    ((6, 4, 3), dict(padding=(1, 3), padding_mode="reflect", stride=2), (2, 6, 6, 5)),  # many, wider than high
+    ((3, 2, (4, 3)), dict(padding="same", padding_mode="replicate"), (2, 3, 5, 6)),  # asymmetric "same"
+    ((6, 6, 3), dict(padding=4, padding_mode="replicate", groups=6), (2, 6, 3, 4)),  # depthwise, border > image
+    ((2, 3, 3), dict(padding=(2, 1), padding_mode="circular"), (2, 2, 4, 5)),
+    ((8, 4, 3), dict(padding=3, padding_mode="circular", dilation=2), (1, 8, 3, 5)),  # border = image height
 ]
 
 
@@ -83,6 +89,8 @@ def test_weight_shape_init_and_repr_follow_torch():
     (dict(in_channels=2, out_channels=2, kernel_size=3, dilation=0), "dilation"),
     (dict(in_channels=2, out_channels=2, kernel_size=3, padding="full"), "padding must be 'same', 'valid'"),
     (dict(in_channels=2, out_channels=2, kernel_size=3, padding="same", stride=2), "padding='same' needs stride 1"),
+    (dict(in_channels=2, out_channels=2, kernel_size=3, padding_mode="mirror"),
+     "padding_mode must be one of zeros, reflect, replicate, circular, got 'mirror'"),
 ])
 def test_bad_arguments_name_the_problem(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -93,3 +101,22 @@ def test_dilated_kernel_larger_than_input_names_both_sizes():
     with pytest.raises(ValueError, match=r"input of shape \(1, 2, 4, 9\) is 4x9 after padding, smaller than the "
                                          r"3x3 kernel \(dilated to 5x5\)"):
         nn.Conv2d(2, 2, 3, dilation=2)(randn((1, 2, 4, 9), 0))
+
+
+@pytest.mark.parametrize("mode, padding", [("reflect", 3), ("circular", 4)])
+def test_a_border_wider_than_the_mode_allows_says_so(mode, padding):
+    conv = nn.Conv2d(2, 2, 3, padding=padding, padding_mode=mode)
+    with pytest.raises(ValueError, match=rf"padding {padding} is too wide for padding_mode='{mode}' on an input of "
+                                         r"height 3; use less padding or padding_mode='replicate'"):
+        conv(randn((1, 2, 3, 8), 0))
+    with pytest.raises(RuntimeError):  # torch refuses it too
+        torch.nn.Conv2d(2, 2, 3, padding=padding, padding_mode=mode)(torch.from_numpy(randn((1, 2, 3, 8), 0)))
+
+
+def test_padding_mode_in_repr_and_spec_round_trip():
+    from scratchnet import spec
+    conv = nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
+    assert repr(conv).endswith("padding_mode=reflect)")
+    assert repr(conv) == repr(torch.nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")).replace(", bias=True", "")
+    rebuilt = spec.build_model(spec.spec_of(nn.Sequential(conv)), (3, 8, 8))
+    assert rebuilt[0].padding_mode == "reflect"

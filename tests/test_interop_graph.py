@@ -5,7 +5,7 @@ import pytest
 from gradcheck import check_module_grads, numeric_grad
 
 from scratchnet import nn
-from scratchnet.interop.graph_ops import ConstantPad, Elementwise, Erf, Identity, Reshape, Slice, reduce_to_shape
+from scratchnet.interop.graph_ops import Elementwise, Erf, Identity, Pad, Reshape, Slice, reduce_to_shape
 from scratchnet.interop.onnx_graph import OnnxGraph, Step
 
 rng = np.random.default_rng(0)
@@ -48,7 +48,10 @@ def test_elementwise_with_a_constant_operand_has_no_parameter():
     (Identity(), (2, 3)),
     (Slice([0, 1], [2 ** 62, -1], [2, -1], [2, 2]), (2, 3, 5, 6)),
     (Slice([-1], [-2 ** 62], [1], [-2]), (2, 5)),
-    (ConstantPad([0, 1, 0, 0, 0, 2, 1, 0], 0.5), (2, 3, 2, 2)),
+    (Pad([0, 1, 0, 0, 0, 2, 1, 0], 0.5), (2, 3, 2, 2)),
+    (Pad([0, 0, 2, 1, 0, 0, 1, 2], mode="reflect"), (2, 2, 3, 4)),
+    (Pad([0, 1, 3, 0, 0, 0, 1, 2], mode="edge"), (2, 2, 3, 4)),   # wider than the image: edge is fine
+    (Pad([0, 0, 3, 1, 0, 0, 1, 4], mode="wrap"), (2, 2, 3, 4)),   # as wide as the image
 ])
 def test_graph_ops_match_finite_differences(module, shape):
     check_module_grads(module, rng.normal(size=shape))
@@ -59,12 +62,29 @@ def test_graph_ops_match_torch():
     x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
     np.testing.assert_allclose(Erf()(x), torch.erf(torch.from_numpy(x)).numpy(), rtol=1e-6, atol=1e-6)
     padded = torch.nn.functional.pad(torch.from_numpy(x), (0, 0, 1, 0, 2, 1), value=0.5).numpy()  # last axis first
-    np.testing.assert_array_equal(ConstantPad([0, 2, 1, 0, 0, 1, 0, 0], 0.5)(x), padded)
+    np.testing.assert_array_equal(Pad([0, 2, 1, 0, 0, 1, 0, 0], 0.5)(x), padded)
 
 
 def test_a_pad_wider_than_its_axis_is_refused_before_allocating():
     with pytest.raises(ValueError, match="a pad is wider than its axis"):
-        ConstantPad([0, 0, 0, 10 ** 9])(np.zeros((2, 3)))
+        Pad([0, 0, 0, 10 ** 9])(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="a pad is wider than its axis"):
+        Pad([0, 3, 0, 0], mode="reflect")(np.zeros((2, 3)))  # reflecting 3 columns needs 4
+
+
+@pytest.mark.parametrize("mode", ["reflect", "edge", "wrap"])
+def test_pad_modes_match_onnxruntime(mode):
+    onnx, ort = pytest.importorskip("onnx"), pytest.importorskip("onnxruntime")
+    from scratchnet.interop import onnx_import
+    pads = onnx.numpy_helper.from_array(np.array([0, 0, 2, 1, 0, 0, 1, 3], np.int64), "pads")
+    node = onnx.helper.make_node("Pad", ["x", "pads"], ["y"], mode=mode)
+    graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                                    [2, 3, 4, 5])],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [pads])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 21)])
+    x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    expected = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(onnx_import.from_proto(model).eval()(x), expected)
 
 
 def test_reduce_to_shape_sums_broadcast_axes():

@@ -354,3 +354,19 @@ def test_bilinear_resize_with_pytorch_half_pixel_is_taken_only_where_it_is_torch
     x = np.random.default_rng(0).normal(size=(2, 1, 6, 6)).astype(np.float32)
     expected = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_padding_modes_export_as_a_pad_before_the_conv_and_round_trip():
+    scratchnet.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=(2, 1), padding_mode="reflect"), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1, padding_mode="replicate", groups=8),
+                          nn.Conv2d(8, 4, 3, padding="same", padding_mode="circular", bias=False),
+                          nn.Conv2d(4, 4, 3, stride=2, padding_mode="reflect"),  # no padding: no Pad node
+                          nn.Flatten())
+    proto = onnx_export.export(model, (3, 9, 8))
+    assert [(n.op_type, onnx.helper.get_attribute_value(n.attribute[0]) if n.op_type == "Pad" else None)
+            for n in proto.graph.node if n.op_type in ("Pad", "Conv")] == [
+        ("Pad", b"reflect"), ("Conv", None), ("Pad", b"edge"), ("Conv", None), ("Pad", b"wrap"), ("Conv", None),
+        ("Conv", None)]
+    graph, x = exported_and_imported(model, (3, 9, 8))
+    assert_same_training_step(model, graph, x, rtol=1e-5, atol=1e-6)

@@ -5,8 +5,9 @@
   ``Parameter`` when the operand is a weight of the file, a constant otherwise);
 - ``Erf``: the error function (PyTorch's exporter writes exact GELU as x·½·(1 + erf(x/√2)));
 - ``Reshape``: ONNX's Reshape with a constant target shape (0 keeps a dimension, -1 is inferred);
-- ``Identity``; ``Slice`` and ``ConstantPad`` (ONNX Slice and constant-mode Pad with constant
-  arguments: the option-A shortcut of the CIFAR ResNets is a strided slice and a channel pad).
+- ``Identity``; ``Slice`` and ``Pad`` (ONNX Slice and Pad with constant arguments: the option-A
+  shortcut of the CIFAR ResNets is a strided slice and a channel pad; a Conv2d with a
+  ``padding_mode`` exports as a reflect, edge or wrap Pad before the Conv).
 
 Multi-input modules take their inputs as positional arguments and return one gradient per
 input from ``backward``, in order, as ``OnnxGraph`` expects.
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..nn import Module, Parameter
 from ..nn.activation import erf
+from ..nn.padding import fold_border
 
 _BINARY = ("Add", "Sub", "Mul", "Div")
 
@@ -187,17 +189,24 @@ class Slice(Module):
         return f"starts={self.starts}, ends={self.ends}, axes={self.axes}, steps={self.steps}"
 
 
-class ConstantPad(Module):
-    """ONNX Pad in constant mode: ``pads`` = (begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}) >= 0
-    values of ``value`` added around x. Backward: dL/dx is dL/dy without the padding. A pad wider
-    than its axis is refused, so a file cannot make a small input allocate a huge output."""
+class Pad(Module):
+    """ONNX Pad: ``pads`` = (begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}) >= 0 values around x:
+    ``value`` (mode "constant"), or copies of x's own values: mirrored without the edge ("reflect"),
+    the edge repeated ("edge"), the far side ("wrap"). Backward: dL/dx is dL/dy without the padding,
+    plus, for the copying modes, each border cell's gradient on the value it copied
+    (``nn.padding.fold_border``). A pad wider than its axis (for "reflect", as wide) is refused, so a
+    file cannot make a small input allocate a huge output."""
 
-    def __init__(self, pads, value: float = 0.0):
+    MODES = ("constant", "reflect", "edge", "wrap")
+
+    def __init__(self, pads, value: float = 0.0, mode: str = "constant"):
         super().__init__()
         pads = tuple(int(p) for p in pads)
         if len(pads) % 2 or min(pads, default=0) < 0:
-            raise ValueError(f"ConstantPad takes an even number of pads >= 0, got {pads}")
-        self.pads, self.value = pads, float(value)
+            raise ValueError(f"Pad takes an even number of pads >= 0, got {pads}")
+        if mode not in self.MODES:
+            raise ValueError(f"Pad: mode must be one of {', '.join(self.MODES)}, got {mode!r}")
+        self.pads, self.value, self.mode = pads, float(value), mode
         self._input_shape = None
 
     def _widths(self, ndim: int) -> list[tuple[int, int]]:
@@ -207,18 +216,24 @@ class ConstantPad(Module):
 
     def _check(self, shape: tuple) -> None:
         widths = self._widths(len(shape))
-        if any(max(begin, end) > max(size, 1) for (begin, end), size in zip(widths, shape)):
-            raise ValueError(f"{self!r}: a pad is wider than its axis of the input {shape}; scratchnet refuses that")
+        limit = (lambda size: size - 1) if self.mode == "reflect" else (lambda size: max(size, 1))
+        if any(max(begin, end) > limit(size) for (begin, end), size in zip(widths, shape)):
+            raise ValueError(f"{self!r}: a pad is wider than its axis of the input {shape} allows; scratchnet "
+                             "refuses that")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x.shape)
         self._input_shape = x.shape if self.training else None
-        return np.pad(x, self._widths(x.ndim), constant_values=self.value)
+        if self.mode == "constant":
+            return np.pad(x, self._widths(x.ndim), constant_values=self.value)
+        return np.pad(x, self._widths(x.ndim), mode=self.mode)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         shape = self._saved(self._input_shape)
         widths = self._widths(len(shape))
+        if self.mode != "constant":
+            return fold_border(grad_output, widths, self.mode)
         return grad_output[tuple(slice(begin, begin + size) for (begin, _), size in zip(widths, shape))]
 
     def extra_repr(self) -> str:
-        return f"pads={self.pads}, value={self.value}"
+        return f"pads={self.pads}, " + (f"value={self.value}" if self.mode == "constant" else f"mode={self.mode!r}")

@@ -191,6 +191,12 @@ def _conv(b, m, prefix, x):
     if m.bias is not None:
         inputs.append(b.weight(prefix, "bias", m.bias.data))
     (top, bottom), (left, right) = m._pads  # padding="same" may pad one more at the end, as torch does
+    if m.padding_mode != "zeros" and top + bottom + left + right:  # a Pad copying the border, then no padding
+        mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[m.padding_mode]
+        pads = b.constant(f"{prefix}.pads" if prefix else "pads", np.array([0, 0, top, left, 0, 0, bottom, right],
+                                                                          np.int64))
+        padded = b.node("Pad", [x.name, pads], f"{prefix}.pad" if prefix else "Pad", mode=mode)
+        inputs[0], top, bottom, left, right = padded, 0, 0, 0, 0
     return b.apply(m, x, "Conv", inputs, kernel_shape=list(m.kernel_size), strides=list(m.stride),
                    pads=[top, left, bottom, right], dilations=list(m.dilation), group=m.groups)
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import nn
 from . import require
-from .graph_ops import ConstantPad, Elementwise, Erf, Identity, Reshape, Slice
+from .graph_ops import Elementwise, Erf, Identity, Pad, Reshape, Slice
 from .onnx_graph import OnnxGraph, Step
 
 MIN_OPSET = 13  # Softmax's axis, Dropout's ratio input and Reshape's allowzero are those of opset 13 on
@@ -505,7 +505,7 @@ def _slice(node: NodeView) -> nn.Module:
 
 @imports("Pad")
 def _pad(node: NodeView) -> nn.Module:
-    node.expect("mode", "constant", lambda v: v == "constant", "only constant padding")
+    mode = node.expect("mode", "constant", lambda v: v in Pad.MODES, f"only {', '.join(Pad.MODES)} padding")
     pads = node.constant(1, "pads").reshape(-1)
     if (pads < 0).any():
         raise node.fail(f"input pads={pads.tolist()}", "negative pads (cropping) are not supported")
@@ -518,7 +518,7 @@ def _pad(node: NodeView) -> nn.Module:
             full[axis], full[rank + axis] = pads[i], pads[len(axes) + i]
         pads = full
     value = float(node.constant(2, "constant_value").reshape(-1)[0]) if node.has_input(2) else 0.0
-    return ConstantPad(pads, value)
+    return Pad(pads, value, mode)
 
 
 @imports("Dropout")

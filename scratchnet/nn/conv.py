@@ -59,10 +59,13 @@ from . import init
 from ._utils import as_pair, check_grad_output, check_input, check_window_fits, output_size
 from .kernels import conv as direct_conv
 from .module import Module, Parameter
+from .padding import fold_border
 from .parallel import run_blocks, sample_blocks
 
 _FEW_CHANNELS = 4  # up to this many input channels, the patch matrix is built channels-first (measured)
 _PADDING_STRINGS = ("same", "valid")
+# torch's padding modes and the np.pad mode that fills the border the same way
+PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def _positive_int(value) -> bool:
@@ -70,7 +73,7 @@ def _positive_int(value) -> bool:
 
 
 class Conv2d(Module):
-    """``torch.nn.Conv2d`` (zero padding): (N, C, H, W) -> (N, O, Ho, Wo), or unbatched (C, H, W) -> (O, Ho, Wo).
+    """``torch.nn.Conv2d``: (N, C, H, W) -> (N, O, Ho, Wo), or unbatched (C, H, W) -> (O, Ho, Wo).
 
     ``kernel_size``, ``stride``, ``dilation`` and ``padding`` are ints or (height, width)
     pairs; ``padding`` may also be ``"valid"`` (none) or ``"same"`` (output as large as the
@@ -78,11 +81,14 @@ class Conv2d(Module):
     torch does). ``groups`` splits the channels into that many independent convolutions;
     ``groups == in_channels`` is a depthwise convolution. The weight (out_channels,
     in_channels / groups, kh, kw) and bias (out_channels,) start as in PyTorch:
-    U(±1/√fan_in) with fan_in = in_channels / groups · kh · kw. See the module docstring for the math.
+    U(±1/√fan_in) with fan_in = in_channels / groups · kh · kw. ``padding_mode`` ("zeros", "reflect",
+    "replicate" or "circular", as in torch) fills the padding with zeros or with copies of the input's
+    own pixels; backward then adds each border cell's gradient to the pixel it copied. See the
+    module docstring for the math.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, dtype=np.float32, generator=None):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", dtype=np.float32, generator=None):
         super().__init__()
         if not (_positive_int(in_channels) and _positive_int(out_channels)):
             raise ValueError(f"Conv2d needs positive channel counts, got in_channels={in_channels!r}, "
@@ -103,6 +109,9 @@ class Conv2d(Module):
             self.padding = padding
         else:
             self.padding = as_pair(padding, "padding", 0)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d: padding_mode must be one of {', '.join(PADDING_MODES)}, got {padding_mode!r}")
+        self.padding_mode = padding_mode
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((out_channels, in_channels // groups, kh, kw), dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
@@ -154,13 +163,26 @@ class Conv2d(Module):
         grad = grad_wmat.reshape(g, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
         return np.ascontiguousarray(grad).reshape(self.weight.data.shape)
 
+    def _border_widths(self) -> list[tuple[int, int]]:
+        """np.pad's widths for _pad's layout: (C, N, Hp, Wp) for few channels, (N, Hp, Wp, C) for many."""
+        widths = [(0, 0)] * 4
+        h_axis, w_axis = (2, 3) if self._few_channels else (1, 2)
+        widths[h_axis], widths[w_axis] = self._pads
+        return widths
+
     def _pad(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) -> zero-padded contiguous (C, N, Hp, Wp) for few channels, (N, Hp, Wp, C) for many."""
+        """(N, C, H, W) -> padded contiguous (C, N, Hp, Wp) for few channels, (N, Hp, Wp, C) for many.
+
+        padding_mode fills the border as torch does: zeros, or copies of x's own pixels: mirrored
+        without the edge ("reflect"), the edge repeated ("replicate"), or the far side ("circular")."""
         (top, bottom), (left, right) = self._pads
         few = self._few_channels
         layout = x.transpose(1, 0, 2, 3) if few else x.transpose(0, 2, 3, 1)
         if top == bottom == left == right == 0:
             return np.ascontiguousarray(layout)  # no copy when x already has this layout
+        if self.padding_mode != "zeros":
+            self._check_border(x.shape[2:])
+            return np.pad(layout, self._border_widths(), mode=PADDING_MODES[self.padding_mode])
         n, c, h, w = x.shape
         hp, wp = h + top + bottom, w + left + right
         if few:
@@ -171,9 +193,21 @@ class Conv2d(Module):
             xpad[:, top:top + h, left:left + w, :] = layout
         return xpad
 
+    def _check_border(self, hw: tuple[int, int]) -> None:
+        """torch's limits: a reflected border must be narrower than the image, a circular one at most as wide."""
+        for (before, after), size, axis in zip(self._pads, hw, ("height", "width")):
+            too_wide = max(before, after) >= size if self.padding_mode == "reflect" else max(before, after) > size
+            if self.padding_mode != "replicate" and too_wide:
+                raise ValueError(f"{self!r}: padding {max(before, after)} is too wide for padding_mode="
+                                 f"{self.padding_mode!r} on an input of {axis} {size}; use less padding or "
+                                 "padding_mode='replicate'")
+
     def _unpad(self, dxpad: np.ndarray) -> np.ndarray:
         """dL/dxpad in _pad's layout -> dL/dx (N, C, H, W), a view."""
         (top, bottom), (left, right) = self._pads
+        if self.padding_mode != "zeros" and top + bottom + left + right:
+            dx = fold_border(dxpad, self._border_widths(), PADDING_MODES[self.padding_mode])
+            return dx.transpose(1, 0, 2, 3) if self._few_channels else dx.transpose(0, 3, 1, 2)
         if self._few_channels:
             c, n, hp, wp = dxpad.shape
             return dxpad[:, :, top:hp - bottom, left:wp - right].transpose(1, 0, 2, 3)
@@ -400,4 +434,6 @@ class Conv2d(Module):
             text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"  # unquoted, as torch prints it
         return text

@@ -1,4 +1,5 @@
-"""Zero padding (``torch.nn.ZeroPad2d``) of the last two dimensions.
+"""Zero padding (``torch.nn.ZeroPad2d``) of the last two dimensions, and the backward of padding
+with copies of the input's own pixels (``fold_border``, for Conv2d's ``padding_mode``).
 
 With padding (left, right, top, bottom), x (*, H, W) -> y (*, top + H + bottom, left + W + right),
 y = 0 except y[..., top:top + H, left:left + W] = x; backward crops: dL/dx = g[..., top:top + H, left:left + W].
@@ -47,3 +48,24 @@ class ZeroPad2d(Module):
 
     def extra_repr(self) -> str:
         return f"{self.padding}"
+
+
+def fold_border(grad: np.ndarray, widths, mode: str) -> np.ndarray:
+    """dL/dx from dL/dy for y = np.pad(x, widths, mode) with mode "reflect", "edge" or "wrap".
+
+    Each border cell of y is a copy of one pixel of x, so its gradient is added to that pixel;
+    along an axis of ``size`` inputs, padded position k copied input np.pad(arange(size), ...)[k],
+    by the very rule that filled the border. Axes are folded one after another (a corner cell's
+    gradient travels along both). ``widths`` is np.pad's: one (before, after) per axis of ``grad``.
+    """
+    for axis, (before, after) in enumerate(widths):
+        if not before and not after:
+            continue
+        g = np.moveaxis(grad, axis, 0)
+        size = g.shape[0] - before - after
+        source = np.pad(np.arange(size), (before, after), mode=mode)
+        inner = g[before:before + size].copy()
+        for k in [*range(before), *range(before + size, len(g))]:  # the few border rows (columns, ...)
+            inner[source[k]] += g[k]
+        grad = np.moveaxis(inner, 0, axis)
+    return grad
