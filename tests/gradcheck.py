@@ -6,7 +6,11 @@ input element and every parameter element.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+
+from scratchnet import nn
 
 
 def numeric_grad(f, array: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -24,13 +28,15 @@ def numeric_grad(f, array: np.ndarray, h: float = 1e-6) -> np.ndarray:
     return grad
 
 
-def check_module_grads(module, x: np.ndarray, seed: int = 0, atol: float = 1e-6, rtol: float = 1e-5, forward=None):
+def check_module_grads(module, x: np.ndarray, seed: int = 0, atol: float = 1e-6, rtol: float = 1e-5, forward=None,
+                       train: bool = True):
     """Assert that ``module.backward`` matches finite differences for x and every parameter.
 
-    The module is switched to float64 and train mode. ``forward(module, x)`` may replace
-    ``module(x)``, e.g. to reseed dropout so every evaluation draws the same mask.
+    The module is switched to float64 and train mode (``train=False``: eval mode, its forward run
+    inside ``nn.enable_grad()``). ``forward(module, x)`` may replace ``module(x)``, e.g. to reseed
+    dropout so every evaluation draws the same mask.
     """
-    module.double().train()
+    module.double().train(train)
     x = x.astype(np.float64)
     run = forward or (lambda m, inp: m(inp))
     r = np.random.default_rng(seed).normal(size=run(module, x).shape)
@@ -39,7 +45,8 @@ def check_module_grads(module, x: np.ndarray, seed: int = 0, atol: float = 1e-6,
         return float(np.sum(run(module, x) * r))
 
     module.zero_grad()
-    run(module, x)
+    with contextlib.nullcontext() if train else nn.enable_grad():
+        run(module, x)
     grad_x = module.backward(r.copy())
     np.testing.assert_allclose(grad_x, numeric_grad(loss, x), atol=atol, rtol=rtol, err_msg="input gradient")
     analytic = {name: p.grad.copy() for name, p in module.named_parameters()}

@@ -64,7 +64,7 @@ class Elementwise(Module):
         if len(inputs) != expected:
             raise ValueError(f"{self!r} takes {expected} input(s), got {len(inputs)}")
         a, b = inputs if fixed is None else ((fixed, inputs[0]) if self.position == 0 else (inputs[0], fixed))
-        self._operands = (a, b) if self.training else None
+        self._operands = (a, b) if self.keeps_state else None
         if self.op == "Add":
             return a + b
         if self.op == "Sub":
@@ -105,7 +105,7 @@ class Erf(Module):
         self._x = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._x = x if self.training else None
+        self._x = x if self.keeps_state else None
         return erf(x).astype(x.dtype, copy=False)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -129,7 +129,7 @@ class Reshape(Module):
         if any(s == 0 and i >= x.ndim for i, s in enumerate(self.shape)):
             raise ValueError(f"{self!r}: a 0 past the input's {x.ndim} dimensions has nothing to copy")
         target = tuple(x.shape[i] if s == 0 else s for i, s in enumerate(self.shape))
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape if self.keeps_state else None
         try:
             return x.reshape(target)
         except ValueError:
@@ -176,7 +176,7 @@ class Slice(Module):
         return tuple(index)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape if self.keeps_state else None
         return x[self._index(x.ndim)]
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -223,7 +223,7 @@ class Pad(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x.shape)
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape if self.keeps_state else None
         if self.mode == "constant":
             return np.pad(x, self._widths(x.ndim), constant_values=self.value)
         return np.pad(x, self._widths(x.ndim), mode=self.mode)

@@ -1,5 +1,6 @@
 """Layers, activations and losses with ``torch.nn``'s names, layouts and semantics."""
 from . import init, utils
+from .grad_mode import enable_grad
 from .module import Module, Parameter
 from .container import Identity, ModuleDict, ModuleList, Residual, Sequential
 from .blocks import BasicBlock, PadShortcut

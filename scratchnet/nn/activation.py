@@ -94,7 +94,7 @@ class ReLU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
-        if not self.training:
+        if not self.keeps_state:
             self._mask = None
             return np.maximum(x, 0)
         self._mask = x > 0
@@ -118,7 +118,7 @@ class LeakyReLU(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
         mask = x > 0
-        self._mask = mask if self.training else None
+        self._mask = mask if self.keeps_state else None
         return np.where(mask, x, x * self.negative_slope)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -145,7 +145,7 @@ class ELU(Module):
         negative_part *= self.alpha
         y = np.maximum(x, 0)
         y += negative_part  # exactly one of the two parts is nonzero
-        self._y = y if self.training else None
+        self._y = y if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -167,7 +167,7 @@ class Sigmoid(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
         y = sigmoid(x)
-        self._y = y if self.training else None
+        self._y = y if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -188,7 +188,7 @@ class Tanh(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
         y = np.tanh(x)
-        self._y = y if self.training else None
+        self._y = y if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -230,7 +230,7 @@ class Softmax(_Dim):
         y = np.subtract(x, x.max(axis=self.dim, keepdims=True))
         np.exp(y, out=y)
         y /= y.sum(axis=self.dim, keepdims=True)
-        self._y = y if self.training else None
+        self._y = y if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -251,7 +251,7 @@ class LogSoftmax(_Dim):
         self._check_dim(x)
         y = np.subtract(x, x.max(axis=self.dim, keepdims=True))
         y -= np.log(np.exp(y).sum(axis=self.dim, keepdims=True))
-        self._y = y if self.training else None
+        self._y = y if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -293,7 +293,7 @@ class GELU(Module):
             cdf = erf(x * _INV_SQRT_2)
             cdf += 1
             cdf *= 0.5
-        self._x_and_cdf = (x, cdf) if self.training else None
+        self._x_and_cdf = (x, cdf) if self.keeps_state else None
         return x * cdf
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -318,7 +318,7 @@ class _SavesInput(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
-        self._x = x if self.training else None
+        self._x = x if self.keeps_state else None
         return self._apply(x)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -437,7 +437,7 @@ class PReLU(Module):
         check_array(self, x)
         check_float_dtype(self, x, self.weight.dtype)
         slopes = self._slopes(x)
-        self._x = x if self.training else None
+        self._x = x if self.keeps_state else None
         return np.where(x > 0, x, x * slopes)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

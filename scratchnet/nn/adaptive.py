@@ -95,7 +95,7 @@ class AdaptiveAvgPool2d(_AdaptivePool2d):
             y /= h * w
         else:
             y = average_matrix(h, oh, x.dtype) @ (x4 @ average_matrix(w, ow, x.dtype).T)
-        self._saved_state = (x.shape, (oh, ow)) if self.training else None
+        self._saved_state = (x.shape, (oh, ow)) if self.keeps_state else None
         return y if x.ndim == 4 else y[0]
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -137,7 +137,7 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
         indices = h_star * w + w_star                                               # (N, C, Oh, Ow)
         y = np.take_along_axis(x4.reshape(*x4.shape[:2], h * w), indices.reshape(*indices.shape[:2], -1),
                                axis=2).reshape(indices.shape)
-        self._saved_state = (x.shape, (oh, ow), indices) if self.training else None
+        self._saved_state = (x.shape, (oh, ow), indices) if self.keeps_state else None
         if x.ndim == 3:
             y, indices = y[0], indices[0]
         return (y, indices) if self.return_indices else y

@@ -152,7 +152,8 @@ class _BatchNorm(Module):
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
         scale = layout.vector(inv_std * self.weight.data if self.affine else inv_std)
         shift = layout.vector(self.bias.data) if self.affine else None
-        y = np.empty_like(x) if self.training else centered  # in eval nothing is kept: reuse it
+        keep = self.keeps_state
+        y = np.empty_like(x) if keep else centered  # nothing kept (eval): reuse it
 
         def normalise(block):  # y = (x - μ)·γ/√(σ²+eps) + β
             np.multiply(rows(centered[block]), scale, out=rows(y[block]))
@@ -160,12 +161,15 @@ class _BatchNorm(Module):
                 rows(y[block])[...] += shift
 
         run_blocks(normalise, blocks)
-        self._state = (centered, inv_std) if self.training else None
+        batch_stats = self.training or not self.track_running_stats
+        self._state = (centered, inv_std, batch_stats) if keep else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        centered, inv_std = self._saved(self._state)
+        centered, inv_std, batch_stats = self._saved(self._state)
         check_grad_output(self, grad_output, centered.shape)
+        if not batch_stats:
+            return self._running_stats_backward(grad_output, centered, inv_std)
         if fused.enabled() and (grad_input := fused.backward(self, grad_output)) is not None:
             return grad_input  # compiled kernel (nn/kernels); the code below is the reference
         count = centered.size // self.num_features
@@ -193,6 +197,15 @@ class _BatchNorm(Module):
 
         run_blocks(input_grad, blocks)
         return grad_input
+
+    def _running_stats_backward(self, grad_output: np.ndarray, centered: np.ndarray, inv_std: np.ndarray):
+        """Eval mode (inside nn.enable_grad()): μ and σ² are the running statistics, constants, so
+        y = x̂·γ + β is affine in x: dL/dx = g·γ/√(σ²+eps), dL/dγ = Σ g·x̂, dL/dβ = Σ g."""
+        if self.affine:
+            self.weight.accumulate(_channel_dot(grad_output, centered) * inv_std)
+            self.bias.accumulate(_channel_sum(grad_output))
+        k = inv_std * self.weight.data if self.affine else inv_std
+        return grad_output * k.reshape(k.shape + (1,) * (grad_output.ndim - 2))
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -115,7 +115,7 @@ class PadShortcut(Module):
         kept = x[:, :, ::s, ::s]
         y = np.zeros((x.shape[0], self.out_channels, *kept.shape[2:]), dtype=x.dtype)
         y[:, before:before + self.in_channels] = kept
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -301,7 +301,7 @@ class Conv2d(Module):
             ho, wo = self._out_hw(*self._padded_shape(xpad)[1:])
             y = self._depthwise_forward(xpad, ho, wo) if self._depthwise else self._im2col_forward(xpad, ho, wo)
         y = y[0] if unbatched else y
-        self._state = (saved, unbatched, y.shape) if self.training else None
+        self._state = (saved, unbatched, y.shape) if self.keeps_state else None
         return y
 
     def _im2col_forward(self, xpad: np.ndarray, ho: int, wo: int) -> np.ndarray:

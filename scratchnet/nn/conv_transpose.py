@@ -103,7 +103,7 @@ class ConvTranspose2d(Module):
         y = yfull[:, ph:ph + ho, pw:pw + wo]
         if self.bias is not None:
             y = y + self.bias.data
-        self._state = (x, unbatched) if self.training else None
+        self._state = (x, unbatched) if self.keeps_state else None
         y = y.transpose(0, 3, 1, 2)
         return y[0] if unbatched else y
 

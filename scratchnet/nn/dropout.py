@@ -31,7 +31,7 @@ class Dropout(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
         if not self.training:
-            self._mask = None
+            self._mask = 1 if self.keeps_state else None  # eval: the identity, whose derivative is 1
             return x
         mask = resolve(self.generator).random(self._mask_shape(x), dtype=x.dtype)
         np.greater_equal(mask, self.p, out=mask)

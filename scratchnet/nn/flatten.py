@@ -30,7 +30,7 @@ class Flatten(Module):
         if start > end:
             raise ValueError(f"{self!r}: start_dim must not come after end_dim")
         shape = x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:]
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape if self.keeps_state else None
         return x.reshape(shape)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -67,7 +67,7 @@ class Unflatten(Module):
         if not fits:
             raise ValueError(f"{self!r}: dimension {self.dim} of the input of shape {x.shape} has {x.shape[dim]} "
                              f"values, which do not split into {self.unflattened_size}")
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape if self.keeps_state else None
         return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         rank = max(getattr(x, "ndim", 2), 1)
         check_input(self, x, (None,) * (rank - 1) + (self.in_features,), self.weight.dtype)
-        self._x = x if self.training else None
+        self._x = x if self.keeps_state else None
         y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data

@@ -228,7 +228,7 @@ class NLLLoss(_ClassLoss):
         labels, _, label_weight, _ = self._label_weights(target, input.dtype)
         losses = -label_weight * rows[np.arange(len(rows)), labels]
         value, scale = self._reduce(losses.reshape(target.shape), self._mean_over(label_weight))
-        self._state = (input.shape, rows.shape, labels, label_weight, scale) if self.training else None
+        self._state = (input.shape, rows.shape, labels, label_weight, scale) if self.keeps_state else None
         return value
 
     @staticmethod
@@ -279,7 +279,7 @@ class CrossEntropyLoss(_ClassLoss):
             losses, state = self._label_losses(log_p, target)
             count = self._mean_over(state[2])
         value, scale = self._reduce(losses.reshape(_positions(input.shape)), count)
-        self._state = (input.shape, exp, probabilities, state, scale) if self.training else None
+        self._state = (input.shape, exp, probabilities, state, scale) if self.keeps_state else None
         return value
 
     def _label_losses(self, log_p: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -328,7 +328,7 @@ class _DifferenceLoss(_Loss):
         self._check_same_shape(input, target)
         diff = np.subtract(input, target, dtype=input.dtype)
         value, scale = self._reduce(self._pointwise(diff), diff.size)
-        self._state = (diff, scale) if self.training else None
+        self._state = (diff, scale) if self.keeps_state else None
         return value
 
     def _gradient(self, diff, scale) -> np.ndarray:
@@ -430,7 +430,7 @@ class BCELoss(_Loss):
         if weight is not None:
             losses *= weight
         value, scale = self._reduce(losses, losses.size)
-        self._state = (input, target, weight, scale) if self.training else None
+        self._state = (input, target, weight, scale) if self.keeps_state else None
         return value
 
     @staticmethod
@@ -470,7 +470,7 @@ class KLDivLoss(_Loss):
                 losses = np.where(target > 0, target * np.log(target), 0) - target * input
         count = input.shape[0] if self.reduction == "batchmean" and input.ndim else input.size
         value, scale = self._reduce(losses.astype(input.dtype, copy=False), count)
-        self._state = (probability, scale) if self.training else None
+        self._state = (probability, scale) if self.keeps_state else None
         return value
 
     @staticmethod
@@ -514,7 +514,7 @@ class BCEWithLogitsLoss(_Loss):
         if weight is not None:
             losses *= weight
         value, scale = self._reduce(losses, losses.size)
-        self._state = (input, target, weight, pos_weight, scale) if self.training else None
+        self._state = (input, target, weight, pos_weight, scale) if self.keeps_state else None
         return value
 
     @staticmethod

@@ -33,6 +33,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from . import grad_mode
+
 
 class Parameter:
     """A trainable array ``data`` and its accumulated gradient ``grad`` (None after zero_grad)."""
@@ -137,12 +139,18 @@ class Module:
         object.__setattr__(self, name, array)
 
     # -- forward / backward -------------------------------------------------------
+    @property
+    def keeps_state(self) -> bool:
+        """Whether forward keeps what backward needs: in training mode, and in eval mode inside
+        ``nn.enable_grad()`` (see ``nn/grad_mode.py``). Layers test this, not ``training``, before saving."""
+        return self.training or grad_mode.is_enabled()
+
     def __call__(self, *args, **kwargs):
         state = _PASS
         if state.depth == 0:
             state.number += 1
             state.root = self
-        if self.training:
+        if self.keeps_state:
             if state.depth and self.__dict__.get("_forward_pass") == state.number:
                 raise RuntimeError(self._called_twice_message())
             self.__dict__["_forward_pass"] = state.number
@@ -188,7 +196,7 @@ class Module:
             raise RuntimeError(
                 f"{type(self).__name__}.backward() was called without a forward pass in training "
                 "mode before it; call model.train() and run forward first (eval() forwards keep "
-                "nothing for backward)"
+                "nothing for backward, unless run inside `with nn.enable_grad():`)"
             )
         return value
 

@@ -83,7 +83,7 @@ class LayerNorm(Module):
         y = xhat * self.weight.data if self.weight is not None else xhat.copy()
         if self.bias is not None:
             y += self.bias.data
-        self._state = (xhat, inv_std) if self.training else None
+        self._state = (xhat, inv_std) if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -140,7 +140,7 @@ class GroupNorm(Module):
             y += self._channel_vector(self.bias.data, x.ndim)
         else:
             y = xhat.copy()
-        self._state = (xhat, inv_std) if self.training else None
+        self._state = (xhat, inv_std) if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ class ZeroPad2d(Module):
         h, w = x.shape[-2:]
         y = np.zeros_like(x, shape=(*x.shape[:-2], top + h + bottom, left + w + right))
         y[self._interior(h, w)] = x
-        self._state = x.shape if self.training else None
+        self._state = x.shape if self.keeps_state else None
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

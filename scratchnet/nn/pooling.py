@@ -134,7 +134,7 @@ class MaxPool2d(_Pool2d):
         xpad = self._pad(x, -np.inf)[:, :, : sh * (ho - 1) + eh]  # the rows some window covers
         n, c, rows, _ = xpad.shape
         y = np.empty_like(xpad, shape=(n, c, ho, wo))  # keeps x's memory layout
-        keep = self.training or self.return_indices
+        keep = self.keeps_state or self.return_indices
         col_winner = np.empty_like(xpad, dtype=np.uint8, shape=(n, c, rows, wo)) if keep else None
         row_winner = np.empty_like(y, dtype=np.uint8) if keep else None
 
@@ -146,7 +146,7 @@ class MaxPool2d(_Pool2d):
                 col_winner[block], row_winner[block] = z_winner, y_winner
 
         run_blocks(pool_block, sample_blocks(xpad))
-        self._saved_state = (x.shape, col_winner, row_winner) if self.training else None
+        self._saved_state = (x.shape, col_winner, row_winner) if self.keeps_state else None
         if self.return_indices:
             return y, self._indices(x.shape, col_winner, row_winner)
         return y
@@ -264,7 +264,7 @@ class AvgPool2d(_Pool2d):
         for window in windows:
             y += window
         y /= self._divisor(x.shape, x.dtype)
-        self._saved_state = x.shape if self.training else None
+        self._saved_state = x.shape if self.keeps_state else None
         return y
 
     def _backward(self, grad_output: np.ndarray) -> np.ndarray:

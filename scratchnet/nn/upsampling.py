@@ -119,7 +119,7 @@ class Upsample(Module):
         ho, wo = self._out_hw(*x.shape[2:])
         if ho < 1 or wo < 1:
             raise ValueError(f"{self!r}: input of shape {x.shape} gives an empty {ho}x{wo} output")
-        self._state = x.shape if self.training else None
+        self._state = x.shape if self.keeps_state else None
         if self.mode == "bilinear":
             r_h, r_w = self._weights(*x.shape[2:], x.dtype)
             return np.matmul(r_h, x @ r_w.T)  # R_h · x · R_wᵀ

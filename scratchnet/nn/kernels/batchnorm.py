@@ -56,14 +56,14 @@ def forward(layer, x: np.ndarray) -> np.ndarray | None:
     scale = inv_std * layer.weight.data if layer.affine else inv_std
     shift = layer.bias.data if layer.affine else np.zeros_like(inv_std)
     run(_LOOPS, "scale_shift", centered_rows, scale, shift, as_rows(y), chunks)
-    layer._state = (centered, inv_std)
+    layer._state = (centered, inv_std, True)  # True: batch statistics
     return y
 
 
 def backward(layer, grad_output: np.ndarray) -> np.ndarray | None:
     """dL/dx (grad_output's shape checked by the layer), accumulating dL/dγ and dL/dβ; None when
     the gradient's layout differs from the saved state's (then the reference runs)."""
-    centered, inv_std = layer._state
+    centered, inv_std, _ = layer._state
     g_rows, centered_rows = as_rows(grad_output), as_rows(centered)
     if g_rows is None or centered_rows is None or not ready(_LOOPS, centered.dtype, _warm_up):
         return None
