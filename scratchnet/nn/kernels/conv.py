@@ -15,8 +15,11 @@ from other work), per layer at batch 64-128, reference against kernel in ms:
     1→32 3×3 on 28×28     forward 1.00 / 1.19
     3→16 3×3 on 32×32     forward 2.37 / 3.00
 
-The loops stream each input plane through the cache once per (channel, kernel offset): about
-one SIMD multiply-add per cycle, which a GEMM of 16 or more columns beats.
+The loops stream each input plane through the cache once per (channel, kernel row) (before
+2 December 2026: once per kernel offset, the figures above), near one SIMD multiply-add per
+cycle, which a GEMM of 16 or more columns beats. Taking a whole kernel row per pass made the
+3→6 5×5 forward about 2× faster (0.8–1.1 ms against 1.5–2.4 ms at batch 64 on 2 threads, a
+Zen 3 machine without AVX-512).
 """
 from __future__ import annotations
 
