@@ -385,13 +385,15 @@ class Conv2d(Module):
             elif dxpad is not None:  # (kh·kw, G, R, C/G) -> (kh·kw, R, C)
                 dcols = np.matmul(g_groups, w_per_offset).transpose(0, 2, 1, 3)
                 self._col2im_add(dcols.reshape(kh * kw, len(g_rows), self.in_channels), dxpad[block])
-            cols = self._im2col(self._samples(xpad, block))
             ones = np.ones(len(g_rows), g_rows.dtype)  # Σ_rows g as a GEMV: sum(axis=0) loops over O values at a time
+            if not self.weight.requires_grad:  # frozen: no patch matrix, no dL/dW
+                return None, ones @ g_rows
+            cols = self._im2col(self._samples(xpad, block))
             return cols.transpose(0, 2, 1) @ g_groups, ones @ g_rows
 
         partial = run_blocks(backward_block, self._blocks(g, ho, wo))
-        grad_wmat = sum((w for w, _ in partial), np.zeros_like(wmat))
-        self.weight.accumulate(self._weight_grad(grad_wmat))
+        if self.weight.requires_grad:
+            self.weight.accumulate(self._weight_grad(sum((w for w, _ in partial), np.zeros_like(wmat))))
         if self.bias is not None:
             self.bias.accumulate(sum((b for _, b in partial), np.zeros(self.out_channels, dtype=xpad.dtype)))
         return dxpad

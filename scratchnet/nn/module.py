@@ -37,13 +37,31 @@ from . import grad_mode
 
 
 class Parameter:
-    """A trainable array ``data`` and its accumulated gradient ``grad`` (None after zero_grad)."""
+    """A trainable array ``data`` and its accumulated gradient ``grad`` (None after zero_grad).
 
-    __slots__ = ("data", "grad")
+    ``requires_grad = False`` freezes it, as in torch (``model.requires_grad_(False)`` freezes a
+    whole model, e.g. a pretrained backbone before a new head is trained): its gradient stays
+    None, so optimizers and gradient clipping pass it by, and layers skip computing it.
+    """
 
-    def __init__(self, data: np.ndarray):
+    __slots__ = ("data", "grad", "_requires_grad")
+
+    def __init__(self, data: np.ndarray, requires_grad: bool = True):
         self.data = np.ascontiguousarray(data)
         self.grad: np.ndarray | None = None
+        self.requires_grad = requires_grad
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"requires_grad must be True or False, got {value!r}")
+        self._requires_grad = bool(value)
+        if not value:
+            self.grad = None  # a frozen parameter has no gradient
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -54,7 +72,9 @@ class Parameter:
         return self.data.dtype
 
     def accumulate(self, grad: np.ndarray) -> None:
-        """Add ``grad`` to ``self.grad``. ``grad`` must be a fresh array nobody else reuses."""
+        """Add ``grad`` to ``self.grad`` (nothing when frozen). ``grad`` must be a fresh array nobody else reuses."""
+        if not self._requires_grad:
+            return
         if self.grad is None:
             self.grad = grad
         else:
@@ -209,6 +229,12 @@ class Module:
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
             yield m
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Freeze (False) or unfreeze every parameter of this module and its submodules; returns it."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
 
     def get_submodule(self, target: str) -> "Module":
         """The submodule at dotted path ``target`` ("layer1.0.conv1"; "" is this module), as in torch."""
