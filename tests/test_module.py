@@ -99,3 +99,19 @@ def test_batch_of_one_weight_gradient_is_the_outer_product():
     layer.backward(g)
     np.testing.assert_allclose(layer.weight.grad, g.T @ x, rtol=1e-6)
     check_module_grads(nn.Linear(4, 3), np.random.default_rng(2).normal(size=(1, 4)))
+
+
+def test_to_takes_the_cpu_device_a_dtype_or_both_as_tutorials_write_it():
+    import torch
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    assert model.to("cpu") is model and model[0].weight.dtype == np.float32
+    assert model.to(torch.device("cpu")) is model and model.to("cpu:0") is model
+    assert model.to("cpu", np.float64)[1].running_mean.dtype == np.float64
+    assert model.to(np.float32)[0].weight.dtype == np.float32
+    with pytest.raises(ValueError, match="runs on the CPU only, so it cannot move a model to 'cuda'; use device 'cpu'"):
+        model.to("cuda")
+    with pytest.raises(ValueError, match="takes a floating dtype"):
+        model.to(np.int32)
+    with pytest.raises(TypeError, match=r"takes a device \('cpu'\), a dtype or both"):
+        model.to(np.float32, np.float64)

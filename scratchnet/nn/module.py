@@ -84,6 +84,17 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
+def _is_device(target) -> bool:
+    """True for "cpu" (or a device object whose ``type`` is "cpu"); a ValueError for any other device."""
+    name = getattr(target, "type", target)
+    if not isinstance(name, str) or name in np.sctypeDict:
+        return False
+    if name.split(":")[0] != "cpu":
+        raise ValueError(f"scratchnet runs on the CPU only, so it cannot move a model to {name!r}; "
+                         "use device 'cpu' (e.g. device = 'cpu')")
+    return True
+
+
 class _ForwardPass(threading.local):
     """The forward pass in progress on this thread: its number, its outermost module, the depth."""
 
@@ -303,8 +314,16 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, dtype) -> "Module":
-        """Cast parameters and floating-point buffers to ``dtype`` (np.float32 or np.float64)."""
+    def to(self, *targets) -> "Module":
+        """Cast parameters and floating-point buffers to a dtype (np.float32 or np.float64), as
+        ``model.to(torch.float64)`` does. A device, as tutorials write ``model.to(device)``, may come
+        before or instead of it: "cpu" (the only device scratchnet runs on) changes nothing."""
+        dtypes = [t for t in targets if not _is_device(t)]
+        if len(dtypes) > 1 or not targets:
+            raise TypeError(f"Module.to() takes a device ('cpu'), a dtype or both, got {targets!r}")
+        return self if not dtypes else self._cast(dtypes[0])
+
+    def _cast(self, dtype) -> "Module":
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise ValueError(f"Module.to() takes a floating dtype such as np.float32, got {dtype}")
@@ -318,10 +337,10 @@ class Module:
         return self
 
     def float(self) -> "Module":
-        return self.to(np.float32)
+        return self._cast(np.float32)
 
     def double(self) -> "Module":
-        return self.to(np.float64)
+        return self._cast(np.float64)
 
     # -- state --------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
