@@ -18,7 +18,7 @@ import numpy as np
 
 from ..nn import Module, Parameter
 from ..nn.activation import erf
-from ..nn.padding import fold_border
+from ..nn.padding import fold_border, widest_copied_border
 
 _BINARY = ("Add", "Sub", "Mul", "Div")
 
@@ -216,7 +216,10 @@ class Pad(Module):
 
     def _check(self, shape: tuple) -> None:
         widths = self._widths(len(shape))
-        limit = (lambda size: size - 1) if self.mode == "reflect" else (lambda size: max(size, 1))
+        def limit(size):  # a copying mode's own limit, else no wider than the axis (an allocation bound)
+            widest = widest_copied_border(size, self.mode)
+            return max(size, 1) if widest is None else widest
+
         if any(max(begin, end) > limit(size) for (begin, end), size in zip(widths, shape)):
             raise ValueError(f"{self!r}: a pad is wider than its axis of the input {shape} allows; scratchnet "
                              "refuses that")

@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 
 from .. import nn
+from ..nn.conv import PADDING_MODES
 from . import require
 
 OPSET = 21  # Gelu is an operator from opset 20 on, GroupNormalization with per-channel scales from 21
@@ -192,7 +193,7 @@ def _conv(b, m, prefix, x):
         inputs.append(b.weight(prefix, "bias", m.bias.data))
     (top, bottom), (left, right) = m._pads  # padding="same" may pad one more at the end, as torch does
     if m.padding_mode != "zeros" and top + bottom + left + right:  # a Pad copying the border, then no padding
-        mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[m.padding_mode]
+        mode = PADDING_MODES[m.padding_mode]  # np.pad's names, which are ONNX Pad's
         pads = b.constant(f"{prefix}.pads" if prefix else "pads", np.array([0, 0, top, left, 0, 0, bottom, right],
                                                                           np.int64))
         padded = b.node("Pad", [x.name, pads], f"{prefix}.pad" if prefix else "Pad", mode=mode)

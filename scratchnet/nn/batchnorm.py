@@ -138,7 +138,8 @@ class _BatchNorm(Module):
             np.subtract(rows(x[block]), layout.vector(mean), out=rows(centered[block]))
             return _channel_dot(centered[block], centered[block])
 
-        if self.training or not self.track_running_stats:
+        batch_stats = self.training or not self.track_running_stats
+        if batch_stats:
             if count <= 1:
                 raise ValueError(f"{self!r}: expected more than 1 value per channel when training, got input "
                                  f"of shape {x.shape}; use a batch of at least 2 samples")
@@ -161,7 +162,6 @@ class _BatchNorm(Module):
                 rows(y[block])[...] += shift
 
         run_blocks(normalise, blocks)
-        batch_stats = self.training or not self.track_running_stats
         self._state = (centered, inv_std, batch_stats) if keep else None
         return y
 

@@ -44,8 +44,10 @@ class _Ordered(Module):
         modules = list(self._modules.values())
         if not isinstance(index, (int, np.integer)) or not -len(modules) <= index <= len(modules):
             raise IndexError(f"{type(self).__name__}.insert: index {index!r} out of range for {len(modules)} modules")
+        if not isinstance(module, Module):  # checked before _renumber empties the container
+            raise TypeError(f"{type(self).__name__} holds Modules, got {type(module).__name__}")
         modules.insert(int(index), module)
-        self._renumber(modules, check=module)
+        self._renumber(modules)
 
     def pop(self, index: int = -1) -> Module:
         """Remove the module at ``index`` (default the last) and return it."""
@@ -62,9 +64,8 @@ class _Ordered(Module):
             del modules[_position(index, len(modules), type(self).__name__)]
         self._renumber(modules)
 
-    def _renumber(self, modules: list, check: Module | None = None) -> None:
-        if check is not None and not isinstance(check, Module):
-            raise TypeError(f"{type(self).__name__} holds Modules, got {type(check).__name__}")
+    def _renumber(self, modules: list) -> None:
+        """Hold ``modules`` as the children "0", "1", ... in this order."""
         for name in list(self._modules):
             del self.__dict__[name]
         self._modules.clear()

@@ -59,7 +59,7 @@ from . import init
 from ._utils import as_pair, check_grad_output, check_input, check_window_fits, output_size
 from .kernels import conv as direct_conv
 from .module import Module, Parameter
-from .padding import fold_border
+from .padding import fold_border, widest_copied_border
 from .parallel import run_blocks, sample_blocks
 
 _FEW_CHANNELS = 4  # up to this many input channels, the patch matrix is built channels-first (measured)
@@ -196,8 +196,8 @@ class Conv2d(Module):
     def _check_border(self, hw: tuple[int, int]) -> None:
         """torch's limits: a reflected border must be narrower than the image, a circular one at most as wide."""
         for (before, after), size, axis in zip(self._pads, hw, ("height", "width")):
-            too_wide = max(before, after) >= size if self.padding_mode == "reflect" else max(before, after) > size
-            if self.padding_mode != "replicate" and too_wide:
+            widest = widest_copied_border(size, PADDING_MODES[self.padding_mode])
+            if widest is not None and max(before, after) > widest:
                 raise ValueError(f"{self!r}: padding {max(before, after)} is too wide for padding_mode="
                                  f"{self.padding_mode!r} on an input of {axis} {size}; use less padding or "
                                  "padding_mode='replicate'")

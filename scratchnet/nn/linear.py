@@ -45,12 +45,9 @@ class Linear(Module):
         check_grad_output(self, grad_output, input_shape[:-1] + (self.out_features,))
         if x.ndim != 2:  # (*, in) -> rows (M, in); grad_output alike
             x, grad_output = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
-        if not self.weight.requires_grad:
-            pass  # frozen: no dL/dW to compute
-        elif x.shape[0] == 1:  # one sample: dL/dW is an outer product, cheaper than a K=1 GEMM
-            self.weight.accumulate(np.multiply(grad_output.T, x))
-        else:
-            self.weight.accumulate(grad_output.T @ x)
+        if self.weight.requires_grad:  # a frozen weight needs no dL/dW
+            # one sample: dL/dW is an outer product, cheaper than a K=1 GEMM
+            self.weight.accumulate(np.multiply(grad_output.T, x) if x.shape[0] == 1 else grad_output.T @ x)
         if self.bias is not None and self.bias.requires_grad:
             self.bias.accumulate(grad_output.sum(axis=0))
         return (grad_output @ self.weight.data).reshape(input_shape) if input_grad else None

@@ -315,8 +315,8 @@ class Module:
             p.grad = None
 
     def to(self, *targets) -> "Module":
-        """Cast parameters and floating-point buffers to a dtype (np.float32 or np.float64), as
-        ``model.to(torch.float64)`` does. A device, as tutorials write ``model.to(device)``, may come
+        """Cast parameters and floating-point buffers to a dtype (np.float32 or np.float64), as torch's
+        ``model.to(dtype)`` does. A device, as tutorials write ``model.to(device)``, may come
         before or instead of it: "cpu" (the only device scratchnet runs on) changes nothing."""
         dtypes = [t for t in targets if not _is_device(t)]
         if len(dtypes) > 1 or not targets:

@@ -50,6 +50,13 @@ class ZeroPad2d(Module):
         return f"{self.padding}"
 
 
+def widest_copied_border(size: int, mode: str) -> int | None:
+    """How wide a border np.pad ``mode`` may copy from an axis of ``size`` values, as torch and ONNX
+    allow: "reflect" mirrors without the edge (size - 1), "wrap" takes the far side (size), "edge"
+    repeats the edge any number of times (None: no limit)."""
+    return {"reflect": size - 1, "wrap": size}.get(mode)
+
+
 def fold_border(grad: np.ndarray, widths, mode: str) -> np.ndarray:
     """dL/dx from dL/dy for y = np.pad(x, widths, mode) with mode "reflect", "edge" or "wrap".
 

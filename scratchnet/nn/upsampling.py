@@ -58,14 +58,15 @@ def _sum_runs(g: np.ndarray, sources: np.ndarray, size: int, axis: int) -> np.nd
 def linear_weights(size: int, out: int, scale_factor: float | None, align_corners: bool, dtype) -> np.ndarray:
     """R (out × size): row i holds bilinear interpolation's two weights (1 - λ, λ) of output i
     along an axis of ``size`` inputs, by torch's rule (module docstring), computed in ``dtype``."""
-    one = np.dtype(dtype).type(1)
+    real = np.dtype(dtype).type  # torch computes the source positions in the input's precision
+    one = real(1)
     if out == size:
         return np.eye(size, dtype=dtype)
     i = np.arange(out, dtype=dtype)
     if align_corners:
-        source = i * ((size - 1) / np.dtype(dtype).type(out - 1) if out > 1 else 0 * one)
+        source = i * ((size - 1) / real(out - 1) if out > 1 else 0 * one)
     else:
-        scale = np.dtype(dtype).type(1 / scale_factor) if scale_factor is not None else size / np.dtype(dtype).type(out)
+        scale = real(1 / scale_factor) if scale_factor is not None else size / real(out)
         source = np.maximum(scale * (i + one / 2) - one / 2, 0)
     low = np.minimum(np.floor(source).astype(np.int64), size - 1)
     high = np.minimum(low + 1, size - 1)
